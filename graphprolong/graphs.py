@@ -72,6 +72,11 @@ def _product(G1: nx.Graph, G2: nx.Graph, kind: str) -> nx.Graph:
         product = nx.cartesian_product(G1, G2)
     else:
         product = nx.tensor_product(G1, G2)
+        # networkx stores the pair of factor attributes; the product weight is w1 * w2.
+        for _, _, data in product.edges(data=True):
+            pair = data.pop("weight", None)
+            if pair is not None:
+                data["weight"] = (pair[0] if pair[0] is not None else 1.0) * (pair[1] if pair[1] is not None else 1.0)
     flat = nx.relabel_nodes(product, {node: _flat(node[0]) + _flat(node[1]) for node in product.nodes})
     graph = nx.Graph(name=f"({G1.graph.get('name', 'G1')} {'□' if kind == 'box' else '×'} {G2.graph.get('name', 'G2')})")
     graph.add_nodes_from(sorted(flat.nodes))

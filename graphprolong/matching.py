@@ -82,8 +82,13 @@ def _check_spectra(small: np.ndarray, large: np.ndarray) -> tuple[np.ndarray, np
             f"need 1 <= n_small <= n_large eigenvalues; got n_small = {small.size}, n_large = {large.size}"
         )
     for name, values in (("small", small), ("large", large)):
-        if np.any(np.diff(values) < 0):
-            raise ValueError(f"the {name} spectrum must be sorted in ascending order (as numpy.linalg.eigh returns it)")
+        descents = np.flatnonzero(np.diff(values) < 0)
+        if descents.size:
+            k = int(descents[0])
+            raise ValueError(
+                f"the {name} spectrum must be sorted in ascending order (as numpy.linalg.eigh returns it); "
+                f"got {values[k]!r} before {values[k + 1]!r} at positions {k}, {k + 1}"
+            )
     return small, large
 
 
@@ -114,10 +119,12 @@ def _lexicographic_first(cost: np.ndarray, tolerance: float) -> tuple[np.ndarray
         take = cost[:, j] + best[j + 1, 1:]
         best[j, :n2] = np.minimum.accumulate(take[::-1])[::-1]
     rows = np.empty(n1, dtype=int)
-    start = 0
+    start, slack = 0, tolerance  # one budget for the whole matching: its cost stays <= optimum + tolerance
     for j in range(n1):
         take = cost[start:, j] + best[j + 1, start + 1 :]
-        rows[j] = start + int(np.flatnonzero(take <= best[j, start] + tolerance)[0])
+        choice = int(np.flatnonzero(take <= best[j, start] + slack)[0])
+        slack -= max(take[choice] - best[j, start], 0.0)
+        rows[j] = start + choice
         start = rows[j] + 1
     return rows, float(best[0, 0])
 
@@ -151,7 +158,7 @@ def eigenvalue_matching(
     solver_cost = float(cost[rows, np.arange(small.size)].sum())
     tolerance = tie_tolerance * max(1.0, float(np.max(large**2)))
     canonical, canonical_cost = _lexicographic_first(cost, tolerance)
-    if canonical_cost > solver_cost + small.size * tolerance:
+    if canonical_cost > solver_cost + tolerance:
         raise RuntimeError(
             f"the increasing matching costs {canonical_cost:.17g} > the {method} optimum {solver_cost:.17g}; "
             "the spectra are not sorted consistently"

@@ -40,11 +40,11 @@ def node_order(graph: nx.Graph) -> list:
         ) from None
 
 
-def validate_graph(graph: nx.Graph) -> nx.Graph:
+def validate_graph(graph: nx.Graph, *, connected: bool = True) -> nx.Graph:
     """Check the rules every graph here obeys; return ``graph`` unchanged.
 
     Undirected networkx graph, at least one vertex, finite positive edge
-    weights, connected.
+    weights and, unless ``connected=False``, connected.
     """
     if not isinstance(graph, nx.Graph):
         raise TypeError(f"expected a networkx.Graph; got {type(graph).__name__}")
@@ -59,7 +59,7 @@ def validate_graph(graph: nx.Graph) -> nx.Graph:
             raise ValueError(
                 f"edge weights must be finite and > 0; edge ({u!r}, {v!r}) of {_graph_name(graph)} has weight {weight!r}"
             )
-    components = nx.number_connected_components(graph)
+    components = nx.number_connected_components(graph) if connected else 1
     if components != 1:
         raise ValueError(
             f"{_graph_name(graph)} must be connected (finite distances); it has {components} connected components"
@@ -78,8 +78,10 @@ def adjacency_matrix(graph: nx.Graph) -> sp.csr_array:
 def laplacian(graph: nx.Graph) -> sp.csr_array:
     """Return ``L = A - D`` with ``D = diag(row sums of A)`` (sparse, canonical order).
 
-    ``L`` is symmetric negative semidefinite and ``L @ 1 = 0``.
+    ``L`` is symmetric negative semidefinite and ``L @ 1 = 0``.  The graph may
+    be disconnected.
     """
+    validate_graph(graph, connected=False)
     adjacency = adjacency_matrix(graph)
     degrees = np.asarray(adjacency.sum(axis=1)).ravel()
     return sp.csr_array(adjacency - sp.diags_array(degrees))

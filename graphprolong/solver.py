@@ -83,9 +83,11 @@ class SolveResult:
     time : float
         Wall-clock seconds of all restarts together.
     log : dict
-        ``{"time": [...], "objective": [...], "gradient_norm": [...]}`` per
-        iteration of the best restart, times in seconds from its start, plus
-        ``"restart_objectives"``, the final objective of every restart.
+        ``"time"`` and ``"objective"``: seconds since the best restart began and
+        the best objective so far, at every cost evaluation of that restart;
+        ``"gradient_norm"``: per iteration where the optimiser logs it (not
+        trust-regions); ``"restart_objectives"``: the final objective of every
+        restart.
     """
 
     P: np.ndarray
@@ -126,13 +128,34 @@ def initial_point(
     return Q * np.sign(np.diag(R))
 
 
-def _pymanopt_problem(problem: ProlongationProblem, manifold: Stiefel, backend: str) -> pymanopt.Problem:
+class _Trace:
+    """Wraps a cost function; records (time, best objective so far) at every plain evaluation.
+
+    pymanopt's TrustRegions keeps no per-iteration log, so the trace is taken
+    here, the same way for every optimiser and backend.
+    """
+
+    def __init__(self, cost: Callable, offset: float, times: list, objectives: list) -> None:
+        self.cost, self.started, self.offset = cost, time.perf_counter(), offset
+        self.times, self.objectives = times, objectives
+
+    def __call__(self, P):
+        value = self.cost(P)
+        if isinstance(value, (float, np.floating)):  # not an autograd tracer
+            best = min(float(value), self.objectives[-1]) if self.objectives else float(value)
+            self.times.append(self.offset + time.perf_counter() - self.started)
+            self.objectives.append(best)
+        return value
+
+
+def _pymanopt_problem(problem: ProlongationProblem, manifold: Stiefel, backend: str, trace=None) -> pymanopt.Problem:
     if backend == "analytic":
-        cost = pymanopt.function.numpy(manifold)(problem.objective)
+        cost = pymanopt.function.numpy(manifold)(trace(problem.objective) if trace else problem.objective)
         gradient = pymanopt.function.numpy(manifold)(problem.euclidean_gradient)
         hessian = pymanopt.function.numpy(manifold)(problem.euclidean_hessian)
         return pymanopt.Problem(manifold, cost, euclidean_gradient=gradient, euclidean_hessian=hessian)
-    return pymanopt.Problem(manifold, pymanopt.function.autograd(manifold)(_autograd_cost(problem)))
+    cost = _autograd_cost(problem)
+    return pymanopt.Problem(manifold, pymanopt.function.autograd(manifold)(trace(cost) if trace else cost))
 
 
 def _autograd_cost(problem: ProlongationProblem) -> Callable:
@@ -168,11 +191,12 @@ def _run_from(problem, backend, start, optimizer, options, previous=None):
         return start, 0, "Terminated - the starting point is critical (gradient below tolerance)", history
     manifold = Stiefel(*problem.shape)
     optimizer_instance = OPTIMIZERS[optimizer](verbosity=0, log_verbosity=1, **options)
-    started = time.time()
-    result = optimizer_instance.run(_pymanopt_problem(problem, manifold, backend), initial_point=start)
-    log = result.log["iterations"]
-    history["time"] += [offset + t - started for t in log["time"]]
-    history["objective"] += [float(c) for c in log["cost"]]
+
+    def trace(cost):
+        return _Trace(cost, offset, history["time"], history["objective"])
+
+    result = optimizer_instance.run(_pymanopt_problem(problem, manifold, backend, trace), initial_point=start)
+    log = result.log["iterations"] if result.log and "iterations" in result.log else {}
     history["gradient_norm"] += [float(g) for g in log.get("gradient_norm", [])]
     P = result.point
     # QR retractions keep ||P^T P - I|| near 1e-15; re-orthonormalise anyway so

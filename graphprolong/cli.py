@@ -1,0 +1,159 @@
+"""The ``graphprolong`` command line.
+
+``graphprolong solve`` designs one prolongation map and writes it to ``.npz``;
+``graphprolong demo`` runs a small showcase.  Bad input is reported as one line
+on standard error with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import __version__
+from ._checks import orthonormality_error
+from .graphs import GRAPH_SPEC_FORMS, parse_graph_spec
+from .io import save_prolongation
+from .matching import MATCHERS
+from .problem import ProlongationProblem
+from .solver import OPTIMIZERS, solve
+from .spectral import spectral_prolongation
+
+METHODS = ("optimize", "spectral")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _solve_command(args: argparse.Namespace) -> int:
+    small, large = parse_graph_spec(args.small), parse_graph_spec(args.large)
+    problem = ProlongationProblem(small, large, s=args.s, alpha=args.alpha, beta=args.beta)
+    started = time.perf_counter()
+    if args.method == "spectral":
+        P = spectral_prolongation(problem, matcher=args.matcher)
+        details = {"iterations": 0, "stopping_reason": "closed form U2 M U1^T"}
+    else:
+        result = solve(
+            problem,
+            optimizer=args.optimizer,
+            restarts=args.restarts,
+            rng=args.seed,
+            max_iterations=args.max_iterations,
+            matcher=args.matcher,
+        )
+        P = result.P
+        details = {"iterations": result.iterations, "stopping_reason": result.stopping_reason}
+    seconds = time.perf_counter() - started
+    terms = problem.terms(P)
+    metadata = {
+        "small": args.small,
+        "large": args.large,
+        "n_small": problem.shape[1],
+        "n_large": problem.shape[0],
+        "s": problem.s,
+        "alpha": terms.alpha,
+        "beta": terms.beta,
+        "alpha_fixed": args.alpha is not None,
+        "beta_fixed": args.beta is not None,
+        "objective": terms.objective,
+        "diffusion": terms.diffusion,
+        "locality": terms.locality,
+        "method": args.method,
+        "optimizer": args.optimizer if args.method == "optimize" else None,
+        "seed": args.seed,
+        "seconds": seconds,
+        "version": __version__,
+        **details,
+    }
+    path = save_prolongation(args.output, P, metadata=metadata)
+    rows = [
+        ("graphs", f"{args.small} ({problem.shape[1]} vertices) -> {args.large} ({problem.shape[0]} vertices)"),
+        ("method", args.method + (f" ({args.optimizer})" if args.method == "optimize" else "")),
+        ("s", f"{problem.s:g}"),
+        ("objective E", f"{terms.objective:.6e}"),
+        ("diffusion term", f"{terms.diffusion:.6e}  (alpha = {terms.alpha:.6g})"),
+        ("locality term", f"{terms.locality:.6e}  (beta = {terms.beta:.6g})"),
+        ("iterations", f"{details['iterations']}  ({details['stopping_reason']})"),
+        ("||P^T P - I||", f"{orthonormality_error(P):.2e}"),
+        ("time", f"{seconds:.2f} s"),
+        ("written", str(path)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
+    return 0
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    print(run_demo(args.out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``graphprolong`` argument parser."""
+    parser = _Parser(
+        prog="graphprolong",
+        description="Design orthonormal prolongation maps P between a small and a large graph "
+        "(Scott & Mjolsness): minimise (1-s)||P L1/sqrt(a) - sqrt(a) L2 P||^2 + s||P T1/sqrt(b) - sqrt(b) T2 P||^2 "
+        "over P^T P = I.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to standard error")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    solve_parser = commands.add_parser(
+        "solve",
+        help="design one prolongation map and save it as .npz",
+        description="Design P for one pair of graphs. Graph SPECs: " + ", ".join(GRAPH_SPEC_FORMS)
+        + " (an edge-list file has lines 'u v' or 'u v weight').",
+    )
+    solve_parser.add_argument("--small", required=True, metavar="SPEC", help="the small graph G1")
+    solve_parser.add_argument("--large", required=True, metavar="SPEC", help="the large graph G2 (at least as many vertices)")
+    solve_parser.add_argument("--s", type=float, required=True, help="locality weight in [0, 1] (0: diffusion only, 1: locality only)")
+    solve_parser.add_argument("--method", choices=METHODS, default="optimize", help="Stiefel optimisation, or the s = 0 spectral closed form U2 M U1^T (default: optimize)")
+    solve_parser.add_argument("--alpha", type=float, default=None, help="fix the diffusion scale factor (default: optimised)")
+    solve_parser.add_argument("--beta", type=float, default=None, help="fix the locality scale factor (default: optimised)")
+    solve_parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="trust-regions", help="pymanopt optimiser (default: trust-regions)")
+    solve_parser.add_argument("--matcher", choices=sorted(MATCHERS), default="scipy", help="eigenvalue-matching solver (default: scipy)")
+    solve_parser.add_argument("--restarts", type=int, default=1, help="runs from the matching and then random starts; the best is kept (default: 1)")
+    solve_parser.add_argument("--max-iterations", type=int, default=500, help="iteration limit per run (default: 500)")
+    solve_parser.add_argument("--seed", type=int, default=0, help="seed of the random restarts (default: 0)")
+    solve_parser.add_argument("-o", "--output", required=True, metavar="FILE.npz", help="where to write P and its metadata")
+    solve_parser.set_defaults(handler=_solve_command)
+
+    demo_parser = commands.add_parser("demo", help="design P for path 16->32 and grid 8x8->16x16 at s = 0 and 1")
+    demo_parser.add_argument("--out", default="demo_output", help="folder for the table and heatmap (default: demo_output)")
+    demo_parser.set_defaults(handler=_demo_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            status = args.handler(args)
+        except (ValueError, TypeError, FileNotFoundError) as error:
+            print(f"graphprolong {args.command}: error: {error}", file=sys.stderr)
+            status = 2
+    for warning in caught:
+        print(f"graphprolong {args.command}: warning: {warning.message}", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

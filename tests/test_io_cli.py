@@ -1,0 +1,112 @@
+"""Saving/loading maps and the ``graphprolong`` command line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from graphprolong import cycle_graph, path_graph, ProlongationProblem, spectral_prolongation
+from graphprolong.cli import main
+from graphprolong.io import load_prolongation, save_prolongation
+
+
+def test_save_load_round_trip(tmp_path):
+    P = spectral_prolongation(ProlongationProblem(path_graph(4), path_graph(8), s=0))
+    path = save_prolongation(tmp_path / "p.npz", P, metadata={"s": 0.0, "method": "spectral"})
+    loaded, metadata = load_prolongation(path)
+    np.testing.assert_array_equal(loaded, P)
+    assert metadata["method"] == "spectral" and metadata["shape"] == [8, 4]
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
+
+
+def test_corrupt_file_is_detected_and_an_interrupted_write_keeps_the_old_file(tmp_path):
+    P = np.eye(6, 3)
+    path = save_prolongation(tmp_path / "p.npz", P, metadata={})
+    good = path.read_bytes()
+
+    def failing_write(file):
+        file.write(b"partial")
+        raise OSError("disk full")
+
+    from graphprolong.io import atomic_write_bytes
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(path, failing_write)
+    assert path.read_bytes() == good
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="not a readable prolongation file"):
+        load_prolongation(path)
+
+
+def test_tampered_matrix_fails_its_checksum(tmp_path):
+    path = tmp_path / "p.npz"
+    save_prolongation(path, np.eye(4, 2), metadata={})
+    with np.load(path) as data:
+        metadata = str(data["metadata"])
+    np.savez(path, P=np.eye(4, 2)[::-1].copy(), metadata=np.array(metadata))
+    with pytest.raises(ValueError, match="checksum"):
+        load_prolongation(path)
+
+
+def test_cli_solve_writes_p_and_metadata(tmp_path, capsys):
+    output = tmp_path / "P.npz"
+    status = main(["solve", "--small", "cycle:6", "--large", "cycle:12", "--s", "0", "-o", str(output)])
+    assert status == 0
+    P, metadata = load_prolongation(output)
+    assert P.shape == (12, 6)
+    assert metadata["small"] == "cycle:6" and metadata["method"] == "optimize" and metadata["s"] == 0.0
+    assert metadata["diffusion"] < 1e-12 * 12 * 6
+    assert {"alpha", "beta", "objective", "locality", "version", "iterations"} <= set(metadata)
+    printed = capsys.readouterr().out
+    assert "objective E" in printed and str(output) in printed
+
+
+def test_cli_spectral_method_and_edge_list(tmp_path):
+    edges = tmp_path / "g.txt"
+    edges.write_text("# a weighted path\n0 1 1.0\n1 2 2.0\n2 3\n")
+    output = tmp_path / "P.npz"
+    assert main(["solve", "--small", "path:2", "--large", str(edges), "--s", "0", "--method", "spectral", "-o", str(output)]) == 0
+    P, metadata = load_prolongation(output)
+    assert P.shape == (4, 2) and metadata["method"] == "spectral"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--small", "path:8", "--large", "path:4", "--s", "0"], "n_large >= n_small"),
+        (["--small", "path:4", "--large", "path:8", "--s", "2"], r"s must lie in \[0, 1\]"),
+        (["--small", "star:4", "--large", "path:8", "--s", "0"], "unknown graph spec 'star:4'.*valid forms are: path:N"),
+        (["--small", "path:4", "--large", "path:8", "--s", "0", "--optimizer", "adam"], "invalid choice: 'adam'"),
+        (["--small", "path:4", "--large", "path:8", "--s", "x"], "invalid float value"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_status_2(tmp_path, arguments, message):
+    completed = subprocess.run(
+        [sys.executable, "-m", "graphprolong.cli", "solve", *arguments, "-o", str(tmp_path / "P.npz")],
+        capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in completed.stderr, completed.stderr
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "P.npz").exists()
+
+
+def test_cli_disconnected_edge_list_is_reported(tmp_path, capsys):
+    edges = tmp_path / "two.txt"
+    edges.write_text("0 1\n2 3\n")
+    assert main(["solve", "--small", "path:2", "--large", str(edges), "--s", "0", "-o", str(tmp_path / "P.npz")]) == 2
+    assert "2 connected components" in capsys.readouterr().err
+
+
+def test_help_documents_the_solve_command(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["solve", "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("--small", "--large", "--s", "--method", "--seed", "path:N", "grid:AxB"):
+        assert word in text
