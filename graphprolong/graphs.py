@@ -40,24 +40,23 @@ def single_vertex_graph() -> nx.Graph:
     return graph
 
 
-def path_graph(n: int) -> nx.Graph:
-    """Return the path graph ``P_n`` on vertices ``0 .. n-1`` (``G_0`` when n = 1)."""
-    n = check_positive_int("path length n", n)
+def _one_dimensional(kind: str, build, n: int) -> nx.Graph:
+    n = check_positive_int(f"{kind} length n", n)
     if n == 1:
         return single_vertex_graph()
-    graph = nx.path_graph(n)
-    graph.graph["name"] = f"path:{n}"
+    graph = build(n)
+    graph.graph["name"] = f"{kind}:{n}"
     return graph
+
+
+def path_graph(n: int) -> nx.Graph:
+    """Return the path graph ``P_n`` on vertices ``0 .. n-1`` (``G_0`` when n = 1)."""
+    return _one_dimensional("path", nx.path_graph, n)
 
 
 def cycle_graph(n: int) -> nx.Graph:
     """Return the cycle graph ``C_n`` (``G_0`` when n = 1, one edge when n = 2)."""
-    n = check_positive_int("cycle length n", n)
-    if n == 1:
-        return single_vertex_graph()
-    graph = nx.cycle_graph(n)
-    graph.graph["name"] = f"cycle:{n}"
-    return graph
+    return _one_dimensional("cycle", nx.cycle_graph, n)
 
 
 def _flat(node: object) -> tuple:
