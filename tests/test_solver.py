@@ -22,16 +22,16 @@ def _relative_diffusion(problem, P):
 
 
 @pytest.mark.parametrize("graph", [path_graph, cycle_graph])
-@pytest.mark.parametrize("n", [4, 5, 7, 8, 16, 31, 32, 64])
-def test_spectral_form_has_zero_diffusion_for_n_to_2n(graph, n):
-    problem = ProlongationProblem(graph(n), graph(2 * n), s=0.0)
-    P = spectral_prolongation(problem)
-    assert orthonormality_error(P) < 1e-10
-    assert _relative_diffusion(problem, P) < 1e-20
+def test_spectral_form_has_zero_diffusion_for_n_to_2n(graph):
+    for n in range(4, 65):
+        problem = ProlongationProblem(graph(n), graph(2 * n), s=0.0)
+        P = spectral_prolongation(problem)
+        assert orthonormality_error(P) < 1e-10, n
+        assert _relative_diffusion(problem, P) < 1e-20, n
 
 
 @pytest.mark.parametrize("graph", [path_graph, cycle_graph])
-@pytest.mark.parametrize("n", [4, 6, 16, 32])
+@pytest.mark.parametrize("n", [4, 5, 6, 7, 12, 16, 32])
 def test_optimiser_from_matching_reaches_zero_diffusion(graph, n):
     problem = ProlongationProblem(graph(n), graph(2 * n), s=0.0)
     result = solve(problem)
