@@ -9,6 +9,8 @@ on the Stiefel manifold (:func:`solve`), or take the spectral closed form
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .cache import get_prolongation
+from .compose import box_product_bound, compose_box, diffusion_distance
 from .graphs import box_product, cross_product, cycle_graph, grid_graph, parse_graph_spec, path_graph, single_vertex_graph
 from .lineages import Lineage, box_lineage, cross_lineage, cycle_lineage, grid_lineage, lineage_from_callable, path_lineage
 from .matching import MATCHERS, Matching, assignment, eigenvalue_matching
@@ -25,7 +27,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 __all__ = [
     "BACKENDS", "INITIALISATIONS", "MATCHERS", "OPTIMIZERS",
     "GraphMatrices", "Lineage", "Matching", "ObjectiveTerms", "ProlongationProblem", "SolveResult",
-    "adjacency_matrix", "assignment", "box_lineage", "box_product", "cross_lineage", "cross_product",
+    "adjacency_matrix", "assignment", "box_product_bound", "compose_box", "diffusion_distance", "get_prolongation", "box_lineage", "box_product", "cross_lineage", "cross_product",
     "cycle_graph", "cycle_lineage", "distance_matrix", "eigenvalue_matching", "graph_matrices",
     "grid_graph", "grid_lineage", "initial_point", "laplacian", "lineage_from_callable", "node_order",
     "parse_graph_spec", "path_graph", "path_lineage", "single_vertex_graph", "solve", "spectral_prolongation",

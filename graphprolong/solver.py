@@ -24,7 +24,7 @@ from ._checks import check_choice, check_orthonormal, check_positive, check_posi
 from .matching import MATCHERS, eigenvalue_matching
 from .problem import ProlongationProblem
 
-__all__ = ["BACKENDS", "INITIALISATIONS", "OPTIMIZERS", "SCALE_STARTS", "SolveResult", "initial_point", "solve"]
+__all__ = ["BACKENDS", "INITIALISATIONS", "OPTIMIZERS", "SCALE_STARTS", "SOLVER_VERSION", "SolveResult", "initial_point", "solve"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ def _lean(optimizer_class: type) -> type:
 
     return type(f"Lean{optimizer_class.__name__}", (optimizer_class,), {"_add_log_entry": _add_log_entry})
 
+
+#: Version of everything that shapes a solver result; part of every cache key.
+#: Bump it when a change can alter the P that solve() returns.
+SOLVER_VERSION = "1"
 
 #: Optimisers on the Stiefel manifold, by name.
 OPTIMIZERS: dict[str, type] = {
@@ -184,10 +188,11 @@ def _run_from(problem, backend, start, optimizer, options, previous=None):
     """One optimiser run; its log is appended to ``previous`` (times continue from it)."""
     history = previous or {"time": [], "objective": [], "gradient_norm": []}
     offset = history["time"][-1] if history["time"] else 0.0
-    if float(np.linalg.norm(problem.riemannian_gradient(start))) <= options["min_gradient_norm"]:
+    gradient_norm = float(np.linalg.norm(problem.riemannian_gradient(start)))
+    if gradient_norm <= options["min_gradient_norm"]:
         history["time"].append(offset)
         history["objective"].append(problem.objective(start))
-        history["gradient_norm"].append(float(np.linalg.norm(problem.riemannian_gradient(start))))
+        history["gradient_norm"].append(gradient_norm)
         return start, 0, "Terminated - the starting point is critical (gradient below tolerance)", history
     manifold = Stiefel(*problem.shape)
     optimizer_instance = OPTIMIZERS[optimizer](verbosity=0, log_verbosity=1, **options)
