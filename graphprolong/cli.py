@@ -93,6 +93,18 @@ def _solve_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_command(args: argparse.Namespace) -> int:
+    from .export import export_chain, parse_sizes, prolongation_chain
+
+    sizes = parse_sizes(args.sizes, lineage=args.lineage)
+    maps, metadata = prolongation_chain(args.lineage, sizes, s=args.s, method=args.method, seed=args.seed, cache_dir=args.cache_dir)
+    written = export_chain(args.output, maps, metadata)
+    for k, P in enumerate(maps):
+        print(f"P_{k}: {'x'.join(map(str, sizes[k]))} -> {'x'.join(map(str, sizes[k + 1]))}  shape {P.shape}  ||P^T P - I|| = {orthonormality_error(P):.1e}")
+    print("written: " + ", ".join(str(path) for path in written))
+    return 0
+
+
 def _demo_command(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -131,6 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     solve_parser.add_argument("--seed", type=int, default=0, help="seed of the random restarts (default: 0)")
     solve_parser.add_argument("-o", "--output", required=True, metavar="FILE.npz", help="where to write P and its metadata")
     solve_parser.set_defaults(handler=_solve_command)
+
+    export_parser = commands.add_parser(
+        "export",
+        help="write the chain of maps between consecutive sizes of a lineage",
+        description="Design (through the cache) the maps between consecutive sizes of a lineage and write them "
+        "as .npz (P_0, P_1, ... and JSON metadata), .mtx (one MatrixMarket file per map, plus a .json manifest) "
+        "or .pt (torch). Read them back with graphprolong.export.load_prolongations.",
+    )
+    export_parser.add_argument("--lineage", required=True, choices=["path", "cycle", "grid", "grid:periodic"], help="the lineage")
+    export_parser.add_argument("--sizes", required=True, help="comma-separated sizes, e.g. 16,32,64 or 7x7,14x14,28x28 for grids")
+    export_parser.add_argument("--s", type=float, default=0.0, help="locality weight in [0, 1] (default: 0)")
+    export_parser.add_argument("--method", choices=["auto", "spectral", "optimize"], default="auto", help="how missing maps are computed (default: auto: spectral at s = 0, else optimize)")
+    export_parser.add_argument("--seed", type=int, default=0, help="seed of the solver (default: 0)")
+    export_parser.add_argument("--cache-dir", default=None, help="cache folder (default: $GRAPHPROLONG_CACHE, else the user cache)")
+    export_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.npz, FILE.mtx or FILE.pt")
+    export_parser.set_defaults(handler=_export_command)
 
     demo_parser = commands.add_parser("demo", help="design P for path 16->32 and grid 8x8->16x16 at s = 0 and 1")
     demo_parser.add_argument("--out", default="demo_output", help="folder for the table and heatmap (default: demo_output)")

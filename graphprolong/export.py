@@ -1,0 +1,184 @@
+"""Export and import of chains of prolongation maps along a lineage.
+
+A chain is ``P_0, P_1, ...`` with ``P_k`` mapping size ``k`` to size ``k + 1``
+(shape ``n_{k+1} x n_k``).  Formats, chosen by the file suffix:
+
+``.npz``
+    arrays ``P_0, P_1, ...`` and a JSON string ``metadata``.
+``.mtx``
+    one MatrixMarket file per map, ``STEM.P_k.mtx``, beside a JSON manifest
+    ``STEM.json`` that holds the metadata and the file names.
+``.pt``
+    a ``torch.save`` dictionary ``{"P": [tensors], "metadata": dict}``;
+    needs torch.
+
+The metadata records the lineage, sizes, s, method, the version and a SHA-256
+checksum per map; :func:`load_prolongations` verifies checksums, the chain of
+shapes and orthonormality.  Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+
+from ._checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
+from .cache import get_prolongation
+from .graphs import cycle_graph, grid_graph, path_graph
+from .io import array_checksum, atomic_write_bytes
+
+__all__ = ["FORMATS", "LINEAGES", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain"]
+
+#: Lineage names of ``graphprolong export`` and their graph builders.
+LINEAGES = {
+    "path": lambda size: path_graph(size[0]),
+    "cycle": lambda size: cycle_graph(size[0]),
+    "grid": lambda size: grid_graph(size),
+    "grid:periodic": lambda size: grid_graph(size, periodic=True),
+}
+
+#: File formats by suffix.
+FORMATS = (".npz", ".mtx", ".pt")
+
+
+def parse_sizes(text: str, *, lineage: str) -> list[tuple[int, ...]]:
+    """Parse ``"16,32,64"`` (1-D) or ``"7x7,14x14,28x28"`` (grids) into size tuples."""
+    check_choice("lineage", lineage, LINEAGES)
+    pattern = r"\d+(x\d+)*" if lineage.startswith("grid") else r"\d+"
+    items = [item.strip() for item in str(text).split(",")]
+    if len(items) < 2 or not all(re.fullmatch(pattern, item) for item in items):
+        example = "7x7,14x14,28x28" if lineage.startswith("grid") else "16,32,64"
+        raise ValueError(f"sizes must be at least two comma-separated sizes like {example!r} for {lineage}; got {text!r}")
+    sizes = [tuple(int(part) for part in item.split("x")) for item in items]
+    if len({len(size) for size in sizes}) != 1:
+        raise ValueError(f"every grid size must have the same number of dimensions; got {text!r}")
+    counts = [int(np.prod(size)) for size in sizes]
+    if any(b < a for a, b in zip(counts, counts[1:])) or min(counts) < 1:
+        raise ValueError(f"sizes must be positive and non-decreasing in vertex count; got {text!r} ({counts} vertices)")
+    return sizes
+
+
+def prolongation_chain(
+    lineage: str,
+    sizes: Sequence[tuple[int, ...]],
+    *,
+    s: float,
+    method: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    **options,
+) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Return the maps between consecutive ``sizes`` (through the cache) and their metadata.
+
+    ``options`` (``seed``, ``alpha``, ``beta``, solver options) are passed to
+    :func:`get_prolongation` and recorded in the metadata.
+    """
+    from . import __version__
+
+    build = LINEAGES[check_choice("lineage", lineage, LINEAGES)]
+    graphs = [build(size) for size in sizes]
+    maps = [
+        get_prolongation(small, large, s=s, method=method, cache_dir=cache_dir, **options)
+        for small, large in zip(graphs, graphs[1:])
+    ]
+    metadata = {
+        "lineage": lineage,
+        "sizes": [list(size) for size in sizes],
+        "s": s,
+        "method": method,
+        "options": options,
+        "version": __version__,
+        "checksums": [array_checksum(P) for P in maps],
+    }
+    return maps, metadata
+
+
+def _mtx_paths(path: Path, count: int) -> list[Path]:
+    return [path.with_name(f"{path.stem}.P_{k}.mtx") for k in range(count)]
+
+
+def export_chain(path: str | os.PathLike, maps: Sequence[np.ndarray], metadata: dict[str, Any]) -> list[Path]:
+    """Write ``maps`` and ``metadata`` in the format of ``path``'s suffix; return the files written."""
+    path = Path(path)
+    suffix = check_choice("export format", path.suffix, FORMATS)
+    maps = [np.asarray(P, dtype=float) for P in maps]
+    metadata = dict(metadata, checksums=[array_checksum(P) for P in maps], count=len(maps))
+    if suffix == ".npz":
+        arrays = {f"P_{k}": P for k, P in enumerate(maps)}
+        return [atomic_write_bytes(path, lambda file: np.savez(file, metadata=np.array(json.dumps(metadata)), **arrays))]
+    if suffix == ".pt":
+        torch = _torch()
+        payload = {"P": [torch.from_numpy(P) for P in maps], "metadata": metadata}
+        return [atomic_write_bytes(path, lambda file: torch.save(payload, file))]
+    written = []
+    for P, target in zip(maps, _mtx_paths(path, len(maps))):
+        buffer = io.BytesIO()
+        scipy.io.mmwrite(buffer, P, precision=17)
+        written.append(atomic_write_bytes(target, lambda file, data=buffer.getvalue(): file.write(data)))
+    manifest = dict(metadata, files=[target.name for target in written])
+    written.append(atomic_write_bytes(path.with_suffix(".json"), lambda file: file.write(json.dumps(manifest, indent=2).encode())))
+    return written
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is installed with the project
+        raise ImportError("the .pt format needs torch: pip install torch") from None
+    return torch
+
+
+def _read(path: Path) -> tuple[list[np.ndarray], dict[str, Any]]:
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            metadata = json.loads(str(data["metadata"]))
+            return [np.array(data[f"P_{k}"]) for k in range(metadata["count"])], metadata
+    if path.suffix == ".pt":
+        payload = _torch().load(path, weights_only=True)
+        return [tensor.numpy() for tensor in payload["P"]], payload["metadata"]
+    manifest = path.with_suffix(".json")
+    metadata = json.loads(manifest.read_text())
+    return [np.asarray(scipy.io.mmread(path.with_name(name)), dtype=float) for name in metadata["files"]], metadata
+
+
+def load_prolongations(path: str | os.PathLike) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Read a chain written by :func:`export_chain` (``.npz``, ``.pt``, or ``.mtx``/``.json`` manifest).
+
+    Raises
+    ------
+    ValueError
+        If the file is unreadable, a checksum fails, consecutive shapes do not
+        chain (``P_{k+1}`` has ``n_{k+1}`` columns) or a map is not orthonormal.
+    """
+    path = Path(path)
+    if path.suffix == ".json":
+        path = path.with_suffix(".mtx")
+    check_choice("export format", path.suffix, FORMATS)
+    try:
+        maps, metadata = _read(path)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # any parse failure of a corrupt file
+        raise ValueError(f"{path} is not a readable prolongation chain: {type(error).__name__}: {error}") from None
+    for k, (P, checksum) in enumerate(zip(maps, metadata.get("checksums", []))):
+        if array_checksum(np.ascontiguousarray(P, dtype=float)) != checksum:
+            raise ValueError(f"{path}: map P_{k} does not match its checksum; the file is corrupt")
+        error = orthonormality_error(P)
+        if error > ORTHONORMAL_TOLERANCE:
+            raise ValueError(f"{path}: map P_{k} must have orthonormal columns; ||P^T P - I||_F = {error:.3g}")
+    if len(metadata.get("checksums", [])) != len(maps):
+        raise ValueError(f"{path}: {len(maps)} maps but {len(metadata.get('checksums', []))} checksums in the metadata")
+    for k in range(len(maps) - 1):
+        if maps[k + 1].shape[1] != maps[k].shape[0]:
+            raise ValueError(
+                f"{path}: maps do not chain: P_{k} has shape {maps[k].shape} but P_{k + 1} has shape {maps[k + 1].shape} "
+                f"(its columns must equal P_{k}'s rows)"
+            )
+    return maps, metadata
