@@ -105,6 +105,30 @@ def _export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_command(args: argparse.Namespace) -> int:
+    from . import plotting
+    from .io import load_prolongation
+
+    if args.kind == "heatmap":
+        if not args.input:
+            raise ValueError("plot heatmap needs --input FILE.npz (a map written by 'graphprolong solve')")
+        P, metadata = load_prolongation(args.input)
+        label = f"{metadata.get('small', '?')} -> {metadata.get('large', '?')}, s = {metadata.get('s', '?')}"
+        path = plotting.plot_heatmaps([(label, P)], args.output, columns=1)
+    else:
+        if not (args.small and args.large):
+            raise ValueError(f"plot {args.kind} needs --small SPEC and --large SPEC")
+        small, large = parse_graph_spec(args.small), parse_graph_spec(args.large)
+        if args.kind == "spectra":
+            path = plotting.plot_spectra_matching(small, large, args.output)
+        else:
+            s_values = [float(value) for value in args.s_values.split(",")]
+            results = plotting.s_sweep(small, large, s_values=s_values, alpha=args.alpha, beta=args.beta, warm_start=args.warm_start)
+            path = plotting.plot_s_sweep(results, args.output, title=f"{args.small} -> {args.large}")
+    print(f"written: {path}")
+    return 0
+
+
 def _demo_command(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -159,6 +183,23 @@ def build_parser() -> argparse.ArgumentParser:
     export_parser.add_argument("--cache-dir", default=None, help="cache folder (default: $GRAPHPROLONG_CACHE, else the user cache)")
     export_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.npz, FILE.mtx or FILE.pt")
     export_parser.set_defaults(handler=_export_command)
+
+    plot_parser = commands.add_parser(
+        "plot",
+        help="draw |P| heatmaps, an s-sweep panel or the spectra matching",
+        description="heatmap: |P| of a saved map (--input); sweep: maps from s = 0 to s = 1, each warm-started "
+        "from the previous; spectra: both Laplacian spectra and their minimal eigenvalue matching.",
+    )
+    plot_parser.add_argument("kind", choices=["heatmap", "sweep", "spectra"])
+    plot_parser.add_argument("--input", help="a .npz map (heatmap)")
+    plot_parser.add_argument("--small", metavar="SPEC", help="the small graph (sweep, spectra)")
+    plot_parser.add_argument("--large", metavar="SPEC", help="the large graph (sweep, spectra)")
+    plot_parser.add_argument("--s-values", default="0,0.25,0.5,0.75,1", help="weights of the sweep (default: 0,0.25,0.5,0.75,1)")
+    plot_parser.add_argument("--alpha", type=float, default=None, help="fix alpha in the sweep (the seed's figures: 1)")
+    plot_parser.add_argument("--beta", type=float, default=None, help="fix beta in the sweep (the seed's figures: n_small/n_large; advised for grids)")
+    plot_parser.add_argument("--warm-start", action="store_true", help="start each sweep run from the previous map instead of the matching")
+    plot_parser.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    plot_parser.set_defaults(handler=_plot_command)
 
     demo_parser = commands.add_parser("demo", help="design P for path 16->32 and grid 8x8->16x16 at s = 0 and 1")
     demo_parser.add_argument("--out", default="demo_output", help="folder for the table and heatmap (default: demo_output)")
