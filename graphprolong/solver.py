@@ -15,10 +15,9 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import functools
+
 import numpy as np
-import pymanopt
-from pymanopt.manifolds import Stiefel
-from pymanopt.optimizers import ConjugateGradient, SteepestDescent, TrustRegions
 
 from ._checks import check_choice, check_orthonormal, check_positive, check_positive_int, orthonormality_error
 from .matching import MATCHERS, eigenvalue_matching
@@ -29,25 +28,32 @@ __all__ = ["BACKENDS", "INITIALISATIONS", "OPTIMIZERS", "SCALE_STARTS", "SOLVER_
 logger = logging.getLogger(__name__)
 
 
-def _lean(optimizer_class: type) -> type:
-    """Subclass of a pymanopt optimiser whose log keeps costs and times but not every iterate."""
-
-    def _add_log_entry(self, *, iteration, point, cost, **kwargs):
-        optimizer_class._add_log_entry(self, iteration=iteration, point=None, cost=cost, **kwargs)
-
-    return type(f"Lean{optimizer_class.__name__}", (optimizer_class,), {"_add_log_entry": _add_log_entry})
-
-
 #: Version of everything that shapes a solver result; part of every cache key.
 #: Bump it when a change can alter the P that solve() returns.
 SOLVER_VERSION = "1"
 
-#: Optimisers on the Stiefel manifold, by name.
-OPTIMIZERS: dict[str, type] = {
-    "trust-regions": _lean(TrustRegions),
-    "conjugate-gradient": _lean(ConjugateGradient),
-    "steepest-descent": _lean(SteepestDescent),
+#: Optimisers on the Stiefel manifold: name -> pymanopt class name.  pymanopt
+#: is imported on first use only, because importing it imports torch (its
+#: backends module loads every installed autodiff framework).
+OPTIMIZERS: dict[str, str] = {
+    "trust-regions": "TrustRegions",
+    "conjugate-gradient": "ConjugateGradient",
+    "steepest-descent": "SteepestDescent",
 }
+
+
+@functools.cache
+def _optimizer_class(name: str) -> type:
+    """The pymanopt optimiser ``name``, subclassed so that its log keeps costs but not every iterate."""
+    import pymanopt.optimizers
+
+    base = getattr(pymanopt.optimizers, OPTIMIZERS[name])
+
+    def _add_log_entry(self, *, iteration, point, cost, **kwargs):
+        base._add_log_entry(self, iteration=iteration, point=None, cost=cost, **kwargs)
+
+    return type(f"Lean{base.__name__}", (base,), {"_add_log_entry": _add_log_entry})
+
 
 #: Derivative backends, by name.
 BACKENDS = ("analytic", "autograd")
@@ -152,7 +158,9 @@ class _Trace:
         return value
 
 
-def _pymanopt_problem(problem: ProlongationProblem, manifold: Stiefel, backend: str, trace=None) -> pymanopt.Problem:
+def _pymanopt_problem(problem: ProlongationProblem, manifold, backend: str, trace=None):
+    import pymanopt
+
     if backend == "analytic":
         cost = pymanopt.function.numpy(manifold)(trace(problem.objective) if trace else problem.objective)
         gradient = pymanopt.function.numpy(manifold)(problem.euclidean_gradient)
@@ -194,8 +202,10 @@ def _run_from(problem, backend, start, optimizer, options, previous=None):
         history["objective"].append(problem.objective(start))
         history["gradient_norm"].append(gradient_norm)
         return start, 0, "Terminated - the starting point is critical (gradient below tolerance)", history
+    from pymanopt.manifolds import Stiefel
+
     manifold = Stiefel(*problem.shape)
-    optimizer_instance = OPTIMIZERS[optimizer](verbosity=0, log_verbosity=1, **options)
+    optimizer_instance = _optimizer_class(optimizer)(verbosity=0, log_verbosity=1, **options)
 
     def trace(cost):
         return _Trace(cost, offset, history["time"], history["objective"])

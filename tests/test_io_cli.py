@@ -110,3 +110,9 @@ def test_help_documents_the_solve_command(capsys):
     text = capsys.readouterr().out
     for word in ("--small", "--large", "--s", "--method", "--seed", "path:N", "grid:AxB"):
         assert word in text
+
+
+def test_importing_graphprolong_does_not_import_torch():
+    """torch is an optional backend of graphprolong (pymanopt would import it eagerly)."""
+    code = "import sys, graphprolong, graphprolong.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
