@@ -24,6 +24,7 @@ import numpy as np
 
 from ._checks import check_finite_array, check_positive, check_unit_interval
 from .matrices import GraphMatrices, graph_matrices
+from .operators import StructuredOperator, frobenius_norm_squared
 
 __all__ = ["ObjectiveTerms", "ProlongationProblem", "stiefel_project"]
 
@@ -57,8 +58,8 @@ class ObjectiveTerms:
 class _Term:
     """One term ``|| P X1 / sqrt(c) - sqrt(c) X2 P ||^2`` with fixed or optimal ``c``."""
 
-    small: np.ndarray  # X1, dense symmetric n1 x n1
-    large: object  # X2, symmetric n2 x n2: dense ndarray or scipy sparse
+    small: object  # X1, symmetric n1 x n1: dense ndarray or StructuredOperator
+    large: object  # X2, symmetric n2 x n2: dense ndarray, scipy sparse or StructuredOperator
     scale: float | None
 
     def products(self, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +107,9 @@ class ProlongationProblem:
     Parameters
     ----------
     G_small, G_large : networkx.Graph or GraphMatrices
-        Connected undirected graphs with ``n_small <= n_large`` vertices.
+        Connected undirected graphs with ``n_small <= n_large`` vertices; for
+        large grids, :func:`~graphprolong.operators.structured_matrices`
+        (Kronecker operators instead of dense or sparse matrices).
     s : float
         Weight in [0, 1] of the locality term (0: pure diffusion, 1: pure locality).
     alpha, beta : float or None
@@ -187,15 +190,20 @@ class ProlongationProblem:
         diffusion_weight, locality_weight = self.weights
         scale = 0.0
         if diffusion_weight > 0:
-            scale += diffusion_weight * float(np.sum(self.large.laplacian.data ** 2))
+            scale += diffusion_weight * frobenius_norm_squared(self.large.laplacian)
         if locality_weight > 0:
-            scale += locality_weight * self.reference_scales[1] * float(np.sum(self.large.distances**2))
+            scale += locality_weight * self.reference_scales[1] * frobenius_norm_squared(self.large.distances)
         return scale
+
+    def _small_laplacian(self):
+        # A structured (Kronecker) Laplacian is applied as is; a sparse one is made dense (small graph).
+        laplacian = self.small.laplacian
+        return laplacian if isinstance(laplacian, StructuredOperator) else self.small.laplacian_dense
 
     def _term(self, name: str) -> _Term:
         if name not in self._terms:
             if name == "diffusion":
-                self._terms[name] = _Term(self.small.laplacian_dense, self.large.laplacian, self.alpha)
+                self._terms[name] = _Term(self._small_laplacian(), self.large.laplacian, self.alpha)
             else:
                 self._terms[name] = _Term(self.small.distances, self.large.distances, self.beta)
         return self._terms[name]
@@ -256,7 +264,7 @@ class ProlongationProblem:
         P = self._check_point(P)
         scales = []
         for small, large in (
-            (self.small.laplacian_dense, self.large.laplacian),
+            (self._small_laplacian(), self.large.laplacian),
             (self.small.distances, self.large.distances),
         ):
             A, B = _Term(small, large, None).products(P)

@@ -1,10 +1,12 @@
 """Riemannian optimisation of a :class:`ProlongationProblem` on the Stiefel manifold.
 
 ``solve`` runs a pymanopt optimiser from one or more starting points and
-returns a :class:`SolveResult`.  Two backends compute derivatives: ``"analytic"``
+returns a :class:`SolveResult`.  Three backends compute derivatives: ``"analytic"``
 (the closed-form gradient and Hessian of :mod:`graphprolong.problem`, sparse
-Laplacians) and ``"autograd"`` (pymanopt's autograd backend on dense matrices,
-the seed's pipeline, kept as the reference).
+Laplacians), ``"autograd"`` (pymanopt's autograd backend on dense matrices,
+the seed's pipeline, kept as the reference) and ``"torch"`` (the same
+optimisers written in torch, :mod:`graphprolong.torch_backend`, on the CPU or
+a GPU, with Kronecker operators for structured grids; torch imported lazily).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def _optimizer_class(name: str) -> type:
 
 
 #: Derivative backends, by name.
-BACKENDS = ("analytic", "autograd")
+BACKENDS = ("analytic", "autograd", "torch")
 
 #: Named initialisations; an array is accepted as well.
 INITIALISATIONS = ("matching", "random", "identity")
@@ -192,10 +194,24 @@ def _autograd_cost(problem: ProlongationProblem) -> Callable:
     return cost
 
 
-def _run_from(problem, backend, start, optimizer, options, previous=None):
+def _run_torch(problem, start, optimizer, options, device_options, history, offset):
+    """One run of the torch backend (same optimiser names and stopping rules)."""
+    from . import torch_backend
+
+    objective = torch_backend.TorchObjective(problem, **device_options)
+    P, iterations, reason, log = torch_backend.minimize(objective, objective.tensor(start), method=optimizer, **options)
+    history["time"] += [offset + t for t in log["time"]]
+    history["objective"] += log["objective"]
+    history["gradient_norm"] += log["gradient_norm"]
+    return torch_backend.to_numpy(P), iterations, reason, history
+
+
+def _run_from(problem, backend, start, optimizer, options, previous=None, device_options=None):
     """One optimiser run; its log is appended to ``previous`` (times continue from it)."""
     history = previous or {"time": [], "objective": [], "gradient_norm": []}
     offset = history["time"][-1] if history["time"] else 0.0
+    if backend == "torch":
+        return _run_torch(problem, start, optimizer, options, device_options or {}, history, offset)
     gradient_norm = float(np.linalg.norm(problem.riemannian_gradient(start)))
     if gradient_norm <= options["min_gradient_norm"]:
         history["time"].append(offset)
@@ -250,6 +266,8 @@ def solve(
     max_time: float = 3600.0,
     matcher: str = "scipy",
     scale_start: str = "auto",
+    device: str = "auto",
+    dtype: str = "float64",
 ) -> SolveResult:
     """Minimise ``problem`` over the Stiefel manifold.
 
@@ -261,8 +279,9 @@ def solve(
         restarts start from random points drawn from ``rng``.
     optimizer : {"trust-regions", "conjugate-gradient", "steepest-descent"}
         A pymanopt optimiser.
-    backend : {"analytic", "autograd"}
-        How derivatives are computed.
+    backend : {"analytic", "autograd", "torch"}
+        How derivatives are computed.  ``"torch"`` runs the optimiser of
+        :mod:`graphprolong.torch_backend` (the same algorithms) on ``device``.
     restarts : int
         Number of runs; the best final objective wins.
     rng : numpy.random.Generator, int or None
@@ -279,6 +298,10 @@ def solve(
     scale_start : {"auto", "direct", "alpha-one"}
         How an optimised alpha is handled at the start of each run (see
         :data:`SCALE_STARTS`).
+    device : {"auto", "cpu", "cuda"}
+        Torch backend only: where to run (``"auto"``: CUDA when available).
+    dtype : {"float64", "float32"}
+        Torch backend only: working precision (the result is float64).
 
     Returns
     -------
@@ -316,13 +339,14 @@ def solve(
     best = None
     restart_objectives = []
     options = {"max_iterations": max_iterations, "max_time": max_time, "min_gradient_norm": min_gradient_norm}
+    device_options = {"device": device, "dtype": dtype} if backend == "torch" else None
     for index, start in enumerate(starts):
         initial_objective = problem.objective(start)
         P, iterations, history = start, 0, None
         if use_alpha_one:
             frozen = ProlongationProblem(problem.small, problem.large, s=problem.s, alpha=1.0, beta=problem.beta)
-            P, iterations, frozen_reason, history = _run_from(frozen, backend, P, optimizer, options)
-        P, more, reason, history = _run_from(problem, backend, P, optimizer, options, history)
+            P, iterations, frozen_reason, history = _run_from(frozen, backend, P, optimizer, options, None, device_options)
+        P, more, reason, history = _run_from(problem, backend, P, optimizer, options, history, device_options)
         if use_alpha_one:
             reason = f"alpha = 1 phase: {frozen_reason}; alpha released: {reason}"
         iterations += more
