@@ -355,7 +355,8 @@ def _kronecker(maps: Iterable[np.ndarray]) -> np.ndarray:
     return P
 
 
-def _grid_beta(shape_small: Sequence[int], shape_large: Sequence[int], ratio: float) -> float:
+def _beta_from_ratio(shape_small: Sequence[int], shape_large: Sequence[int], ratio: float) -> float:
+    """``beta = ratio * n_small / n_large`` (vertex counts)."""
     return ratio * math.prod(shape_small) / math.prod(shape_large)
 
 
@@ -402,7 +403,7 @@ def _cycle_interpolation(shape_small, shape_large):
 
 
 def _grid_periodic_interpolation(shape_small, shape_large):
-    beta = _grid_beta(shape_small, shape_large, _GRID_BETA_RATIO)
+    beta = _beta_from_ratio(shape_small, shape_large, _GRID_BETA_RATIO)
     return _kronecker(
         _cycle_interpolation_1d(n, N, _factor_beta(beta, shape_small, shape_large, axis))
         for axis, (n, N) in enumerate(zip(shape_small, shape_large))
@@ -410,7 +411,7 @@ def _grid_periodic_interpolation(shape_small, shape_large):
 
 
 def _grid_interpolation(shape_small, shape_large):
-    beta = _grid_beta(shape_small, shape_large, _GRID_BETA_RATIO)
+    beta = _beta_from_ratio(shape_small, shape_large, _GRID_BETA_RATIO)
     reference = _kronecker(
         _path_interpolation_1d(n, N, _factor_beta(beta, shape_small, shape_large, axis))
         for axis, (n, N) in enumerate(zip(shape_small, shape_large))
@@ -493,8 +494,10 @@ class Recipe:
         """Normalise a size: an int is ``(n,)`` for paths and cycles, the square ``(n, n)`` for grids."""
         if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
             shape = (int(size),) if self.one_dimensional else (int(size), int(size))
-        else:
+        elif isinstance(size, Sequence):
             shape = tuple(check_positive_int("side length", side) for side in size)
+        else:
+            raise TypeError(f"a size must be an int or a sequence of ints; got {type(size).__name__} {size!r}")
         if not shape or (self.one_dimensional and len(shape) != 1):
             raise ValueError(f"recipe {self.name!r} ({self.lineage}) needs {'one side length' if self.one_dimensional else 'at least one side length'}; got {size!r}")
         for side in shape:
@@ -508,7 +511,7 @@ class Recipe:
 
     def scales(self, shape_small: Sequence[int], shape_large: Sequence[int]) -> tuple[float | None, float | None]:
         """``(alpha, beta)`` of the target problem (None: optimised)."""
-        beta = None if self.beta_ratio is None else _grid_beta(shape_small, shape_large, self.beta_ratio)
+        beta = None if self.beta_ratio is None else _beta_from_ratio(shape_small, shape_large, self.beta_ratio)
         return self.alpha, beta
 
     def graphs(self, size: int | Sequence[int]) -> tuple[nx.Graph, nx.Graph]:
