@@ -91,12 +91,14 @@ __all__ = [
     "LINEAGES",
     "RECIPES",
     "RECIPE_VERSION",
+    "SECOND_ORDER_TOLERANCES",
     "VERIFY_COLUMNS",
     "Recipe",
     "get_recipe",
     "objective_lower_bound",
     "piecewise_constant",
     "recipe_prolongation",
+    "verification_passed",
     "verification_table",
     "verify_recipe",
 ]
@@ -167,7 +169,7 @@ def _matching(theta_small: np.ndarray, theta_large: np.ndarray, beta: float) -> 
     return rows, beta * float(cost[rows, np.arange(theta_small.size)].sum())
 
 
-def _settle_scale(u: float, matched: Callable[[float], np.ndarray], beta: float) -> float:
+def _settle_scale(u: float, matched: Callable[[float], np.ndarray], beta: float, *, iterations: int = 100) -> float:
     """Alternate ``matched(beta)`` (the large eigenvalues the optimal matching uses at beta) and
     ``beta = sqrt(u / sum matched^2)`` until they agree.
 
@@ -175,18 +177,20 @@ def _settle_scale(u: float, matched: Callable[[float], np.ndarray], beta: float)
     beta is optimal for it, so it is a critical point of the reduced objective.
     """
     seen = []
-    for _ in range(100):
+    for _ in range(iterations):
         updated = math.sqrt(u / float(np.sum(matched(beta) ** 2)))
         if abs(updated - beta) <= 1e-14 * beta or updated in seen:
             return updated
         seen.append(beta)
         beta = updated
-    raise RuntimeError(f"the scale factor iteration did not settle (last beta = {beta:.17g})")
+    raise RuntimeError(f"the scale factor iteration did not settle in {iterations} steps (last beta = {beta:.17g})")
 
 
-def _self_consistent_scale(theta_small: np.ndarray, theta_large: np.ndarray, beta: float) -> float:
+def _self_consistent_scale(theta_small: np.ndarray, theta_large: np.ndarray, beta: float, *, iterations: int = 100) -> float:
     """:func:`_settle_scale` for the matching of two ascending spectra."""
-    return _settle_scale(float(np.sum(theta_small**2)), lambda b: theta_large[_matching(theta_small, theta_large, b)[0]], beta)
+    return _settle_scale(
+        float(np.sum(theta_small**2)), lambda b: theta_large[_matching(theta_small, theta_large, b)[0]], beta, iterations=iterations
+    )
 
 
 @dataclass(frozen=True)
@@ -689,7 +693,7 @@ def _term_bound(theta_small: np.ndarray, theta_large: np.ndarray, scale: float |
     best = float(values.min())
     for start in scales[np.argsort(values)[:5]]:
         try:
-            settled = _self_consistent_scale(theta_small, theta_large, float(start))
+            settled = _self_consistent_scale(theta_small, theta_large, float(start), iterations=10)
         except RuntimeError:
             continue
         best = min(best, _matching(theta_small, theta_large, settled)[1])
@@ -788,11 +792,14 @@ def _second_order(problem: ProlongationProblem, P: np.ndarray, *, rng: np.random
 SECOND_ORDER_TOLERANCES = {"curvature": 1e-9, "decrease": 1e-9}
 
 
-def _problem_spectra(recipe: Recipe, shape_small: tuple[int, ...], shape_large: tuple[int, ...]) -> dict:
-    return {
-        "diffusion": tuple(_sorted_laplacian_spectrum(recipe.lineage, shape) for shape in (shape_small, shape_large)),
-        "locality": tuple(_sorted_distance_spectrum(recipe.lineage, shape) for shape in (shape_small, shape_large)),
-    }
+def _problem_spectra(recipe: Recipe, problem: ProlongationProblem, shapes: tuple[tuple[int, ...], tuple[int, ...]]) -> dict:
+    """Closed-form (or structured) spectra of the problem's active terms, for :func:`objective_lower_bound`."""
+    spectra = {}
+    if problem.weights[0] > 0:
+        spectra["diffusion"] = tuple(_sorted_laplacian_spectrum(recipe.lineage, shape) for shape in shapes)
+    if problem.weights[1] > 0:
+        spectra["locality"] = tuple(_sorted_distance_spectrum(recipe.lineage, shape) for shape in shapes)
+    return spectra
 
 
 def verify_recipe(
@@ -871,7 +878,7 @@ def verify_recipe(
     started = time.perf_counter()
     terms = problem.terms(P)
     gradient_norm = float(np.linalg.norm(problem.riemannian_gradient(P)))
-    lower_bound = objective_lower_bound(problem, spectra=_problem_spectra(recipe, shape_small, shape_large))
+    lower_bound = objective_lower_bound(problem, spectra=_problem_spectra(recipe, problem, (shape_small, shape_large)))
     curvature = _second_order(problem, P, rng=rng, probes=probes, lanczos_steps=lanczos_steps)
     scale = problem.gradient_scale
     relative_curvature = curvature["min_curvature"] / scale
@@ -921,6 +928,24 @@ def verify_recipe(
     return report
 
 
+def verification_passed(report: dict, *, gradient_tolerance: float = 1e-6) -> bool:
+    """Whether a :func:`verify_recipe` report passes every check.
+
+    ``||P^T P - I||_F <= 1e-10``, ``relative_gradient <= gradient_tolerance``,
+    ``second_order_ok``, ``objective <= fresh_objective`` (when run) and, at
+    ``s`` in {0, 1}, ``objective <= lower_bound`` (all up to ``1e-9 max(1, |E|)``).
+    """
+    tolerance = 1e-9 * max(1.0, abs(report["objective"]))
+    checks = [
+        report["orthonormality_error"] <= 1e-10,
+        report["relative_gradient"] <= gradient_tolerance,
+        report["second_order_ok"],
+        report["fresh_objective"] is None or report["objective"] <= report["fresh_objective"] + tolerance,
+        report["s"] not in (0.0, 1.0) or report["gap"] <= tolerance,
+    ]
+    return bool(all(checks))
+
+
 #: Columns of :func:`verification_table`: (header, report key, format).
 VERIFY_COLUMNS = (
     ("recipe", "recipe", "{}"),
@@ -938,13 +963,19 @@ VERIFY_COLUMNS = (
     ("E_fresh", "fresh_objective", "{:.6g}"),
     ("t_gen [s]", "generate_seconds", "{:.2f}"),
     ("t_check [s]", "check_seconds", "{:.2f}"),
+    ("ok", "passed", "{}"),
 )
 
 
 def verification_table(reports: Iterable[dict]) -> str:
-    """Format :func:`verify_recipe` reports as a fixed-width text table (one row each; ``-`` for a missing value)."""
+    """Format :func:`verify_recipe` reports as a fixed-width text table.
+
+    One row per report, the columns of :data:`VERIFY_COLUMNS` (``ok`` is
+    :func:`verification_passed`); ``-`` for a missing value.
+    """
     rows = [[header for header, _, _ in VERIFY_COLUMNS]]
     for report in reports:
+        report = dict(report, passed=verification_passed(report))
         row = []
         for _, key, form in VERIFY_COLUMNS:
             value = report.get(key)

@@ -19,6 +19,7 @@ from graphprolong.recipes import (
     objective_lower_bound,
     piecewise_constant,
     recipe_prolongation,
+    verification_passed,
     verification_table,
     verify_recipe,
 )
@@ -171,6 +172,7 @@ def test_piecewise_constant_is_critical_only_at_beta_half_and_a_saddle_there():
         assert (report["relative_gradient"] < 1e-12) == critical
         assert report["gap"] > 1.0  # far above the minimum either way
     assert not report["second_order_ok"]  # at beta = 1/2: negative curvature found
+    assert not verification_passed(report)
 
 
 def test_grid_recipe_is_the_kronecker_map_moved_to_the_nearest_minimiser():
@@ -211,3 +213,4 @@ def test_verification_table_has_a_row_per_report():
     assert len(lines) == 4
     assert lines[0].split()[:4] == ["recipe", "shape", "n_small", "n_large"]
     assert lines[3].split()[:4] == ["grid-fold", "4x4", "16", "64"]
+    assert lines[2].split()[-1] == lines[3].split()[-1] == "True"
