@@ -1,0 +1,442 @@
+"""Recipe files: defaults, overrides, validation messages, sweeps (msann.config)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import pickle
+import sys
+import types
+from collections.abc import Sequence
+
+import pytest
+
+from msann import config as cfg
+from msann.config import (
+    DEFAULT_CHECKPOINT_SECONDS,
+    FIELDS,
+    ConfigError,
+    Field,
+    check_sizes,
+    expand_sweep,
+    load_config,
+    parse_config,
+    parse_int_list,
+    parse_override,
+    parse_run,
+    parse_value,
+    register_method,
+    register_table,
+)
+
+
+def toy(*, length: int = 16, noise: float = 0.05, run_length: int | None = None, kind: str = "fire",
+        n_train: int = 100, seed: int = 0):
+    """A stand-in loader: keyword-only options with defaults, as msann.data's."""
+    raise AssertionError("config validation must not load data")
+
+
+def files(*, path: str, shape: Sequence[int] | None = None, seed: int = 0):
+    """A stand-in loader with a required option."""
+    raise AssertionError("config validation must not load data")
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A fake ``msann.data`` whose DATASETS the config validates against."""
+    module = types.ModuleType("msann.data")
+    module.DATASETS = {"toy": toy, "files": files}
+    monkeypatch.setitem(sys.modules, "msann.data", module)
+    return module.DATASETS
+
+
+@pytest.fixture
+def fas_method():
+    """Register a ``[fas]`` table and a ``fas`` method, removed afterwards."""
+    register_table("fas", {
+        "tau": Field((float,), 1.0, "a positive number", lambda value: value > 0),
+        "sweeps": Field((int,), 2, "an integer >= 1", lambda value: value >= 1),
+    })
+
+    def check(run):
+        if run.extra["fas"]["sweeps"] > run.hierarchy["k"]:
+            raise ValueError(f"[fas] sweeps must be <= [hierarchy] k = {run.hierarchy['k']}; got {run.extra['fas']['sweeps']}")
+
+    def check_fas_sizes(run, *, dimension, unit_shape):
+        if dimension % 4:
+            raise ValueError(f"[fas] needs a dimension divisible by 4; got {dimension}")
+
+    register_method("fas", tables=("fas",), check=check, check_sizes=check_fas_sizes)
+    yield
+    del cfg.METHODS["fas"]
+    del cfg.FIELDS["fas"]
+
+
+def write(tmp_path, text, name="exp.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+BASE = """
+[data]
+name = "toy"
+length = 16
+
+[model]
+widths = [16, 4, 16]
+"""
+
+
+def error_of(path_or_data, *, overrides=(), source="x.toml"):
+    with pytest.raises(ConfigError) as info:
+        if isinstance(path_or_data, dict):
+            parse_config(path_or_data, source_name=source, overrides=overrides)
+        else:
+            load_config(path_or_data, overrides=overrides)
+    return str(info.value)
+
+
+def assert_error(data, fragments):
+    message = error_of(data)
+    assert message.startswith("x.toml: ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+# --------------------------------------------------------------------------- loading and defaults
+
+
+def test_defaults_fill_every_table(registry, tmp_path):
+    path = write(tmp_path, BASE)
+    experiment = load_config(path)
+    assert experiment.name == "exp" and experiment.path == path and experiment.description == ""
+    [run] = experiment.runs
+    assert run.label == "exp" and run.method == "msann"
+    assert dict(run.data) == {"name": "toy", "length": 16, "noise": 0.05, "run_length": None,
+                              "kind": "fire", "n_train": 100}
+    assert run.data_options == {"length": 16, "noise": 0.05, "run_length": None, "kind": "fire", "n_train": 100}
+    for table in ("hierarchy", "train"):
+        assert dict(getattr(run, table)) == {key: spec.default for key, spec in FIELDS[table].items()}
+    assert run.model["widths"] == (16, 4, 16) and run.model["bias"] is True
+    assert run.train["checkpoint_every"] == DEFAULT_CHECKPOINT_SECONDS
+    assert experiment.source == {"data": {"name": "toy", "length": 16}, "model": {"widths": [16, 4, 16]}}
+
+
+def test_int_becomes_float_and_zero_checkpoint_means_default(registry):
+    run = parse_config({"data": {"name": "toy", "noise": 0}, "train": {"lr": 1, "checkpoint_every": 0}}).runs[0]
+    assert run.train["lr"] == 1.0 and isinstance(run.train["lr"], float)
+    assert isinstance(run.data["noise"], float)
+    assert run.train["checkpoint_every"] == DEFAULT_CHECKPOINT_SECONDS
+    assert parse_config({"data": {"name": "toy"}, "train": {"checkpoint_every": 5}}).runs[0].train["checkpoint_every"] == 5.0
+
+
+def test_runs_inherit_base_and_override_it(registry, tmp_path):
+    path = write(tmp_path, 'name = "cmp"\n' + BASE + """
+[hierarchy]
+levels = 3
+gamma = 2
+
+[[runs]]
+label = "default"
+hierarchy = { levels = 0 }
+
+[[runs]]
+label = "deep"
+[runs.hierarchy]
+levels = 4
+[runs.train]
+lr = 1e-3
+""")
+    experiment = load_config(path)
+    assert experiment.name == "cmp" and experiment.labels == ["default", "deep"]
+    default, deep = experiment.runs
+    assert (default.hierarchy["levels"], default.hierarchy["gamma"]) == (0, 2)
+    assert (deep.hierarchy["levels"], deep.hierarchy["gamma"], deep.train["lr"]) == (4, 2, 1e-3)
+    assert default.train["lr"] == FIELDS["train"]["lr"].default
+
+
+def test_override_wins_over_base_and_runs(registry, tmp_path):
+    path = write(tmp_path, BASE + """
+[hierarchy]
+levels = 3
+[[runs]]
+label = "a"
+hierarchy = { levels = 1 }
+[[runs]]
+label = "b"
+""")
+    experiment = load_config(path, overrides=["hierarchy.levels=5", "hierarchy.strategy=grid",
+                                              "model.widths=[16, 8, 16]", "train.lr=1e-3", "description=hi"])
+    for run in experiment.runs:
+        assert run.hierarchy["levels"] == 5 and run.hierarchy["strategy"] == "grid"
+        assert run.model["widths"] == (16, 8, 16) and run.train["lr"] == 1e-3
+    assert experiment.description == "hi"
+    assert experiment.source["hierarchy"] == {"levels": 5, "strategy": "grid"}
+    assert experiment.source["runs"][0]["hierarchy"] == {"levels": 5}
+    assert load_config(path).runs[0].hierarchy["levels"] == 1  # the file itself is unchanged
+
+
+def test_run_with_another_dataset_starts_from_its_own_data_table(registry):
+    data = {"data": {"name": "toy", "length": 16, "kind": "flip"},
+            "runs": [{"label": "a"}, {"label": "b", "data": {"name": "files", "path": "x.npz"}}]}
+    a, b = parse_config(data).runs
+    assert a.data["kind"] == "flip"
+    assert dict(b.data) == {"name": "files", "path": "x.npz", "shape": None}
+
+
+def test_override_values_are_toml_or_strings():
+    assert parse_value("1e-3") == 1e-3 and parse_value("[64,16,64]") == [64, 16, 64]
+    assert parse_value("false") is False and parse_value("grid") == "grid"
+    assert parse_value("cuda:0") == "cuda:0" and parse_value('"quoted"') == "quoted"
+    assert parse_value("1\nx = 2") == "1\nx = 2"
+    assert parse_override(" train.seed = 7 ") == ("train.seed", 7)
+    assert parse_override("method=fas") == ("method", "fas")
+
+
+# --------------------------------------------------------------------------- errors name the file and the key
+
+
+def test_missing_file_and_toml_syntax(tmp_path):
+    missing = tmp_path / "nope.toml"
+    assert error_of(missing) == f"{missing}: no such recipe file"
+    bad = write(tmp_path, "[train]\nlr = = 1\n", "bad.toml")
+    message = error_of(bad)
+    assert message.startswith(f"{bad}: invalid TOML") and "line 2" in message
+    assert error_of(tmp_path).startswith(f"{tmp_path}: is a directory")
+
+
+@pytest.mark.parametrize(("tables", "fragments"), [
+    ({"train": {"lr": -1}}, ["[train] lr must be a positive finite number; got -1"]),
+    ({"train": {"lr": "fast"}}, ["[train] lr", "got str 'fast'"]),
+    ({"train": {"lr": float("nan")}}, ["[train] lr", "got nan"]),
+    ({"train": {"lrr": 1}}, ["unknown key [train] lrr (valid keys: batch_size, checkpoint_every, cost_budget"]),
+    ({"trian": {"lr": 1}}, ["unknown table [trian] (valid tables: data, hierarchy, model, train)"]),
+    ({"trian": 1}, ["unknown key trian"]),
+    ({"train": 3}, ["[train] must be a table; got int 3"]),
+    ({"hierarchy": {"levels": True}}, ["[hierarchy] levels must be an integer >= 0; got bool True"]),
+    ({"hierarchy": {"levels": 2.0}}, ["[hierarchy] levels", "got float 2.0"]),
+    ({"hierarchy": {"gamma": 0}}, ["[hierarchy] gamma must be an integer >= 1; got 0"]),
+    ({"hierarchy": {"strategy": "gird"}}, ["[hierarchy] strategy must be one of 'grid', 'grid-shuffled', 'path', 'random-orthogonal'; got 'gird'"]),
+    ({"model": {"widths": [16]}}, ["[model] widths must be a list of at least 2 integers >= 1; got [16]"]),
+    ({"model": {"widths": [16, 0, 16]}}, ["[model] widths", "got [16, 0, 16]"]),
+    ({"model": {"widths": [16, True, 16]}}, ["[model] widths"]),
+    ({"model": {"widths": 16}}, ["[model] widths", "got int 16"]),
+    ({"model": {"bias": 1}}, ["[model] bias must be true or false; got int 1"]),
+    ({"train": {"momentum": 0.9}}, ["[train] momentum must be 0 with optimizer 'adam'"]),
+    ({"train": {"momentum": 1.0, "optimizer": "sgd"}}, ["[train] momentum must be a number in [0, 1); got 1.0"]),
+    ({"train": {"device": "gpu"}}, ["[train] device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'gpu'"]),
+    ({"method": "fass"}, ["method must be one of msann; got 'fass'"]),
+    ({"name": ""}, ["name must be a non-empty string"]),
+    ({"label": "x"}, ["unknown key label (valid top-level keys"]),
+])
+def test_table_errors(registry, tables, fragments):
+    assert_error({"data": {"name": "toy"}, **tables}, fragments)
+
+
+@pytest.mark.parametrize(("data", "fragments"), [
+    ({}, ["[data] name is required (valid datasets: files, toy)"]),
+    ({"name": "tyo"}, ["[data] name must be one of the datasets files, toy; got 'tyo'"]),
+    ({"name": "toy", "lenght": 8}, ["unknown key [data] lenght for dataset 'toy' (valid keys: name, kind, length, n_train, noise, run_length)"]),
+    ({"name": "toy", "length": 8.5}, ["[data] length must be of type int for dataset 'toy'; got float 8.5"]),
+    ({"name": "toy", "noise": True}, ["[data] noise", "got bool True"]),
+    ({"name": "toy", "run_length": "3"}, ["[data] run_length must be of type int | None", "got str '3'"]),
+    ({"name": "toy", "seed": 3}, ["[data] seed is not a dataset option: the data seed is [train] seed"]),
+    ({"name": "files"}, ["[data] path is required by dataset 'files'"]),
+    ({"name": "files", "path": "a.npz", "shape": 7}, ["[data] shape", "got int 7"]),
+])
+def test_data_errors(registry, data, fragments):
+    assert_error({"data": data}, fragments)
+
+
+def test_data_options_accept_their_types(registry):
+    run = parse_config({"data": {"name": "files", "path": "a.npz", "shape": [4, 4]}}).runs[0]
+    assert run.data["shape"] == (4, 4) and run.data_options["shape"] == [4, 4]
+    assert parse_config({"data": {"name": "toy", "run_length": 3}}).runs[0].data["run_length"] == 3
+
+
+@pytest.mark.parametrize(("runs", "fragment"), [
+    ([{"label": "default"}, {"label": "default"}], "[runs][2] label 'default' is used twice (also by [runs][1])"),
+    ([{"label": "a"}, {}], "[runs][2] label is required when there are several [[runs]] entries"),
+    ([{"label": "a", "hierarchy": {"levles": 1}}], "[runs][1] unknown key [hierarchy] levles (valid keys:"),
+    ([{"label": "a"}, {"label": "b", "train": {"lr": 0}}], "[runs][2] [train] lr must be a positive finite number; got 0"),
+    ([{"label": "a", "trian": {}}], "[runs][1] unknown table [trian] (valid: label, method, data, hierarchy, model, train)"),
+    ([{"label": "a", "lable": "b"}], "[runs][1] unknown key lable"),
+    ([{"label": 3}], "[runs][1] label must be a non-empty string; got 3"),
+    ([{"label": "a", "data": {"noise": "x"}}], "[runs][1] [data] noise"),
+    ([{"label": "a", "train": {"optimizer": "adam", "momentum": 0.5}}], "[runs][1] [train] momentum must be 0"),
+    ([], "runs must have at least one [[runs]] entry"),
+    ({"label": "a"}, "runs must be an array of tables"),
+])
+def test_run_entry_errors(registry, runs, fragment):
+    message = error_of({"data": {"name": "toy"}, "runs": runs})
+    assert message.startswith("x.toml: ") and fragment in message
+
+
+def test_errors_from_files_name_the_file(registry, tmp_path):
+    path = write(tmp_path, BASE + "[train]\nlr = -1\n")
+    assert error_of(path) == f"{path}: [train] lr must be a positive finite number; got -1"
+    assert error_of(write(tmp_path, BASE), overrides=["train.lrr=1"]).startswith(f"{tmp_path / 'exp.toml'}: unknown key [train] lrr")
+    message = error_of(write(tmp_path, BASE), overrides=["lr=1"])
+    assert message.startswith(str(tmp_path / "exp.toml")) and "'lr' is not a top-level key" in message
+    assert "must be 'table.key=value'" in error_of(write(tmp_path, BASE), overrides=["train.lr"])
+    assert "must be 'table.key=value'" in error_of(write(tmp_path, BASE), overrides=["a.b.c=1"])
+
+
+def test_config_error_is_a_value_error_that_pickles():
+    error = ConfigError("a.toml", "[train] lr must be positive")
+    assert isinstance(error, ValueError) and str(error) == "a.toml: [train] lr must be positive"
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error) and copy.source == "a.toml"
+
+
+# --------------------------------------------------------------------------- runs as data
+
+
+def test_round_trip_and_json(registry, fas_method):
+    experiment = parse_config({
+        "data": {"name": "toy", "length": 32}, "model": {"widths": [32, 8, 32], "activation": "relu"},
+        "fas": {"tau": 2}, "hierarchy": {"k": 8},
+        "runs": [{"label": "plain"}, {"label": "fas", "method": "fas", "fas": {"sweeps": 3}}],
+    }, source_name="r.toml")
+    plain, fas = experiment.runs
+    assert dict(plain.extra) == {} and "fas" not in plain.to_dict()
+    assert dict(fas.extra["fas"]) == {"tau": 2.0, "sweeps": 3}
+    for run in experiment.runs:
+        assert parse_run(run.to_dict()) == run
+        assert parse_run(json.loads(json.dumps(run.to_dict()))) == run
+    assert fas.get("fas.tau") == 2.0 and fas.get("model.widths") == [32, 8, 32] and fas.get("label") == "fas"
+    with pytest.raises(KeyError, match="valid keys of \\[train\\]"):
+        fas.get("train.lrr")
+    with pytest.raises(KeyError, match="fas.<key>"):
+        fas.get("nope")
+
+
+def test_runs_are_read_only(registry):
+    run = parse_config({"data": {"name": "toy"}}).runs[0]
+    with pytest.raises(TypeError):
+        run.train["lr"] = 1.0
+    values = run.to_dict()
+    values["model"]["widths"].append(5)
+    assert run.model["widths"] == FIELDS["model"]["widths"].default
+
+
+def test_replace_and_with_overrides_validate(registry):
+    run = parse_config({"data": {"name": "toy", "length": 8}}, source_name="r.toml").runs[0]
+    changed = run.replace(**{"train.lr": 1e-3, "label": "fast"})
+    assert (changed.train["lr"], changed.label, run.train["lr"]) == (1e-3, "fast", 5e-4)
+    assert run.with_overrides(["hierarchy.strategy=grid", "train.seed=3"]).get("hierarchy.strategy") == "grid"
+    with pytest.raises(ConfigError, match=r"^r\.toml: \[train\] lr must be a positive finite number; got -1"):
+        run.replace(**{"train.lr": -1})
+    with pytest.raises(ConfigError, match=r"^r\.toml: unknown table \[trian\]"):
+        run.replace(**{"trian.lr": 1})
+    swapped = run.replace(**{"data.name": "files", "data.path": "x.npz"})
+    assert dict(swapped.data) == {"name": "files", "path": "x.npz", "shape": None}
+
+
+def test_registered_method_tables_and_checks(registry, fas_method):
+    assert FIELDS["fas"]["tau"].default == 1.0
+    [run] = parse_config({"data": {"name": "toy"}, "method": "fas"}).runs
+    assert dict(run.extra["fas"]) == {"tau": 1.0, "sweeps": 2}
+    message = error_of({"data": {"name": "toy"}, "method": "fas", "fas": {"sweeps": 9}})
+    assert message == "x.toml: [fas] sweeps must be <= [hierarchy] k = 4; got 9"
+    message = error_of({"data": {"name": "toy"}, "fas": {"tau": 1.0}})
+    assert "table [fas] is given but no run's method uses it" in message
+    message = error_of({"data": {"name": "toy"}, "runs": [{"label": "a", "fas": {"tau": 1.0}}]})
+    assert "[runs][1] table [fas] is not used by method 'msann'" in message
+    assert "[fas] tau must be a positive number; got -1" in error_of({"data": {"name": "toy"}, "method": "fas", "fas": {"tau": -1}})
+    assert parse_config({"data": {"name": "toy"}}, overrides=["method=fas"]).runs[0].method == "fas"
+    with pytest.raises(ValueError, match="already registered"):
+        register_table("fas", {})
+    with pytest.raises(ValueError, match="reserved"):
+        register_table("train", {})
+    with pytest.raises(ValueError, match="not a registered extra table"):
+        register_method("mgopt", tables=("mg",))
+
+
+# --------------------------------------------------------------------------- checks with the data
+
+
+def test_check_sizes_dimension(registry):
+    run = parse_config({"data": {"name": "toy"}, "model": {"widths": [16, 4, 16]}}, source_name="r.toml").runs[0]
+    with pytest.raises(ConfigError) as info:
+        check_sizes(run, dimension=32, unit_shape=(32,))
+    message = str(info.value)
+    assert message.startswith("r.toml: [model] widths must start and end with the dimension 32")
+    assert "'toy'" in message and "widths[0] = 16, widths[-1] = 16" in message
+    with pytest.raises(ConfigError, match="unit shape \\(4, 5\\) has 20 units"):
+        check_sizes(run, dimension=16, unit_shape=(4, 5))
+
+
+def test_check_sizes_levels_use_unit_shapes(registry):
+    run = parse_config({"data": {"name": "toy"}, "model": {"widths": [16, 8, 16]}}, source_name="r.toml").runs[0]
+    check_sizes(run.replace(**{"hierarchy.levels": 2}), dimension=16, unit_shape=(16,))  # 8 -> 4 -> 2
+    with pytest.raises(ConfigError) as info:
+        check_sizes(run.replace(**{"hierarchy.levels": 3}), dimension=16, unit_shape=(16,))  # 8 -> 1
+    message = str(info.value)
+    assert message.startswith("r.toml: [hierarchy] levels = 3 is too deep for [model] widths[1] = 8")
+    # A 4 x 4 image halves twice as a grid (4x4 -> 4x2 -> 2x2), not three times.
+    grid = run.replace(**{"hierarchy.strategy": "grid-shuffled", "model.widths": [16, 16]})
+    check_sizes(grid.replace(**{"hierarchy.levels": 2}), dimension=16, unit_shape=(4, 4))
+    with pytest.raises(ConfigError, match=r"levels = 3 is too deep for \[model\] widths\[0\] = 16 .*'grid-shuffled'"):
+        check_sizes(grid.replace(**{"hierarchy.levels": 3}), dimension=16, unit_shape=(4, 4))
+    check_sizes(grid.replace(**{"hierarchy.levels": 3, "hierarchy.strategy": "path"}), dimension=16, unit_shape=(4, 4))
+
+
+def test_check_sizes_method_hook(registry, fas_method):
+    run = parse_config({"data": {"name": "toy"}, "method": "fas", "model": {"widths": [6, 6]},
+                        "hierarchy": {"levels": 0}}, source_name="r.toml").runs[0]
+    with pytest.raises(ConfigError, match=r"^r\.toml: \[fas\] needs a dimension divisible by 4; got 6"):
+        check_sizes(run, dimension=6, unit_shape=(6,))
+
+
+def test_real_dataset_registry():
+    from msann.data import DATASETS
+
+    run = parse_config({"data": {"name": "one_object", "length": 64, "noise": 0}}, source_name="r.toml").runs[0]
+    options = set(inspect.signature(DATASETS["one_object"]).parameters) - {"seed"}
+    assert run.data["noise"] == 0.0 and run.data["length"] == 64 and set(run.data_options) == options
+    assert "pad_to must be of type int | None" in str(pytest.raises(
+        ConfigError, parse_config, {"data": {"name": "fashion_mnist", "pad_to": "32"}}).value)
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def test_expand_sweep_labels_and_single_default(registry):
+    experiment = parse_config({"data": {"name": "toy"}, "model": {"widths": [16, 8, 16]},
+                               "train": {"lr": 1e-3}, "runs": [{"label": "x", "hierarchy": {"gamma": 5}}]})
+    runs = expand_sweep(experiment, gamma=[1, 3, 3], levels=[0, 2, 0, 1], k=[4, 1])
+    assert [run.label for run in runs] == [
+        "default", "L=2 gamma=1 k=4", "L=2 gamma=1 k=1", "L=2 gamma=3 k=4", "L=2 gamma=3 k=1",
+        "L=1 gamma=1 k=4", "L=1 gamma=1 k=1", "L=1 gamma=3 k=4", "L=1 gamma=3 k=1",
+    ]
+    assert runs[0].hierarchy["levels"] == 0 and runs[0].hierarchy["gamma"] == 5
+    for run in runs[1:]:
+        expected = run.label.replace("L=", "").replace("gamma=", "").replace("k=", "").split()
+        assert [run.hierarchy[key] for key in ("levels", "gamma", "k")] == [int(value) for value in expected]
+        assert run.train["lr"] == 1e-3 and run.model["widths"] == (16, 8, 16)
+    without_zero = expand_sweep(experiment, gamma=[2], levels=[3], k=[1])
+    assert [run.label for run in without_zero] == ["default", "L=3 gamma=2 k=1"]
+    with pytest.raises(ValueError, match="gamma must be >= 1"):
+        expand_sweep(experiment, gamma=[0], levels=[1], k=[1])
+    with pytest.raises(ValueError, match="sweep k must list at least one value"):
+        expand_sweep(experiment, gamma=[1], levels=[1], k=[])
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1,2,4", [1, 2, 4]), ("0..6", [0, 1, 2, 3, 4, 5, 6]), ("1,2,4..6", [1, 2, 4, 5, 6]),
+    (" 3 , 1..2 ,3", [3, 1, 2]), ("5..5", [5]),
+])
+def test_parse_int_list(text, expected):
+    assert parse_int_list(text, name="--k") == expected
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("", "--levels must be a comma-separated list"), ("1,,2", "bad item ''"), ("a", "bad item 'a'"),
+    ("1.5", "bad item '1.5'"), ("6..0", "--levels: range '6..0' is empty"), ("-1", "--levels values must be >= 0"),
+])
+def test_parse_int_list_errors(text, fragment):
+    with pytest.raises(ValueError) as info:
+        parse_int_list(text, name="--levels")
+    assert fragment in str(info.value)
