@@ -46,10 +46,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -130,6 +132,9 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=2, help="repetitions of each kernel timing (best is kept)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds in all")
+    parser.add_argument("--sides", type=int, nargs="+", default=None, help="half sides m to run (default: %s)" % (SIDES,))
+    parser.add_argument("--s", type=float, nargs="+", default=[1.0, 0.0], help="weights s (default: 1 0)")
+    parser.add_argument("--json", default=None, help="also write the rows, with each run's log, to this JSON file")
     args = parser.parse_args(argv)
 
     torch = torch_backend._torch()
@@ -140,11 +145,11 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__} on {device} ({name}), {args.dtype}; run cap {args.max_time:g} s")
     print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
     bench_begin = time.perf_counter()
-    sides = QUICK_SIDES if args.quick else SIDES
+    sides = args.sides or (QUICK_SIDES if args.quick else SIDES)
     rows = []
     for m in sides:
         n_small, n_large = m * m, 4 * m * m
-        for s in (1.0, 0.0):
+        for s in args.s:
             label = f"grid {m}x{m}->{2 * m}x{2 * m} s={s:g}"
             if n_large > KERNEL_LIMIT[device.type]:
                 print(f"{label}: skipped (n_large = {n_large} is beyond the {device.type} budget of this bench)")
@@ -181,10 +186,13 @@ def main(argv=None) -> None:
                     gradient_ratio=log["gradient_norm"][-1] / scale,
                     converged="min grad norm" in reason,
                     seconds=elapsed,
+                    log={key: [float(value) for value in values] for key, values in log.items()},
                 )
                 del P
             rows.append(row)
             print(format_row(row), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": name, "dtype": args.dtype, "torch": torch.__version__, "rows": rows}, indent=1))
     print()
     print(table(rows))
     print()

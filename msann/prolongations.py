@@ -1,0 +1,229 @@
+"""Prolongations between the layer widths of a hierarchy, designed with :mod:`graphprolong`.
+
+Every layer's units get a graph of one kind (SPEC §3): a path for 1D data
+(layout ``"path"``) or a grid for images (layout ``"grid"``), and each coarser
+level halves every width.  A 2D layer of ``w`` units is the grid ``r x r``
+when ``w = r^2`` and ``2r x r`` when ``w = 2 r^2`` (so 256 is 16x16 and 128 is
+16x8); a coarser level halves the longer side, the last one when the sides are
+equal (32x32 -> 32x16 -> 16x16 -> 16x8 ...).  The input layer may be given its
+data's own shape instead (e.g. 28x28).
+
+A map between two grids that differ along one axis is the Kronecker product
+of identities and the 1D map along that axis (Theorem 5.1 of seed 002,
+:func:`graphprolong.compose_box`); the 1D maps come from graphprolong's
+recipes or optimiser.  Flattening is row-major, which is the Kronecker order.
+
+Strategies (:data:`STRATEGIES`):
+
+``path``
+    1D maps on every layer.
+``grid``
+    2D maps (Kronecker products of 1D maps).
+``grid-shuffled``
+    The grid maps with their rows permuted (a fixed, seeded permutation of
+    the fine units): orthonormal, but blind to the layer's geometry (seed 002
+    Fig. 7, "shuffled along its first index").
+``random-orthogonal``
+    Random matrices with orthonormal columns of the path shapes (Haar).
+
+1D map methods (:data:`METHODS`): ``recipe`` (the fully local ``path-interpolation``
+recipe, an exact optimum at ``s = 1``), ``spectral`` (``path-spectral``, the exact
+optimum at ``s = 0``), ``optimize`` (graphprolong's solver at ``s = 1``, cached
+on disk; slow beyond a few hundred units), ``piecewise-constant``
+(``P[2i, i] = P[2i+1, i] = 1/sqrt 2``, the simple baseline).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from graphprolong import get_prolongation, path_graph
+from graphprolong._checks import check_choice, check_positive_int
+from graphprolong.compose import compose_box
+from graphprolong.recipes import get_recipe, piecewise_constant
+
+__all__ = [
+    "LAYOUTS",
+    "METHODS",
+    "STRATEGIES",
+    "composite_maps",
+    "grid_shape",
+    "layer_maps",
+    "one_dimensional_map",
+    "unit_shapes",
+]
+
+#: Unit layouts of a layer.
+LAYOUTS = ("path", "grid")
+
+#: 1D map methods: name -> description.
+METHODS = {
+    "recipe": "path-interpolation recipe (exact optimum at s = 1, fully local)",
+    "spectral": "path-spectral recipe (exact optimum at s = 0)",
+    "optimize": "graphprolong.get_prolongation(method='optimize', s=1), cached on disk",
+    "piecewise-constant": "P[2i, i] = P[2i+1, i] = 1/sqrt 2",
+}
+
+#: Strategy -> the layout of its unit graphs.
+STRATEGIES = {"path": "path", "grid": "grid", "grid-shuffled": "grid", "random-orthogonal": "path"}
+
+#: Smallest side a level may have (the interpolation recipe needs two vertices).
+MINIMUM_SIDE = 2
+
+
+def grid_shape(width: int) -> tuple[int, int]:
+    """The grid of a 2D layer of ``width`` units: ``r x r`` if ``width = r^2``, ``2r x r`` if ``width = 2 r^2``.
+
+    Examples
+    --------
+    >>> grid_shape(256), grid_shape(128)
+    ((16, 16), (16, 8))
+    """
+    width = check_positive_int("width", width)
+    for factor in (1, 2):
+        side = math.isqrt(width // factor)
+        if width % factor == 0 and factor * side * side == width:
+            return (factor * side, side)
+    raise ValueError(f"a 2D layer needs r^2 or 2 r^2 units to be laid out as a grid; got width {width}")
+
+
+def _halve(shape: tuple[int, ...]) -> tuple[int, ...]:
+    axis = max(range(len(shape)), key=lambda a: (shape[a], a))  # the longest side; the last one on ties
+    if shape[axis] % 2 or shape[axis] // 2 < MINIMUM_SIDE:
+        raise ValueError(f"cannot halve shape {shape}: its side {shape[axis]} is odd or would drop below {MINIMUM_SIDE}")
+    return shape[:axis] + (shape[axis] // 2,) + shape[axis + 1 :]
+
+
+def unit_shapes(width: int, *, levels: int, layout: str, input_shape: Sequence[int] | None = None) -> list[tuple[int, ...]]:
+    """The unit shapes of a layer of ``width`` units at levels ``0 .. levels``.
+
+    Parameters
+    ----------
+    width : int
+    levels : int
+        Depth ``L`` of the hierarchy (``L + 1`` shapes are returned).
+    layout : {"path", "grid"}
+    input_shape : sequence of int, optional
+        The layer's own shape (the data's, for the input and output layers);
+        its product must be ``width``.  Default: ``(width,)`` or :func:`grid_shape`.
+
+    Raises
+    ------
+    ValueError
+        When the width cannot be halved ``levels`` times (every side stays >= 2).
+
+    Examples
+    --------
+    >>> unit_shapes(1024, levels=3, layout="grid")
+    [(32, 32), (32, 16), (16, 16), (16, 8)]
+    >>> unit_shapes(28 * 28, levels=2, layout="grid", input_shape=(28, 28))
+    [(28, 28), (28, 14), (14, 14)]
+    """
+    width = check_positive_int("width", width)
+    levels = check_positive_int("levels", levels, minimum=0)
+    check_choice("layout", layout, LAYOUTS)
+    if input_shape is not None:
+        shape = tuple(int(side) for side in input_shape)
+        if math.prod(shape) != width:
+            raise ValueError(f"input_shape {shape} has {math.prod(shape)} units, not the layer's width {width}")
+        if layout == "path":
+            shape = (width,)
+    else:
+        shape = (width,) if layout == "path" else grid_shape(width)
+    shapes = [shape]
+    for level in range(levels):
+        try:
+            shapes.append(_halve(shapes[-1]))
+        except ValueError as error:
+            raise ValueError(
+                f"a layer of width {width} ({layout} layout, shape {shapes[0]}) cannot be coarsened {levels} times: "
+                f"at level {level + 1}, {error}"
+            ) from None
+    return shapes
+
+
+@functools.lru_cache(maxsize=256)
+def _one_dimensional_map(n_small: int, method: str) -> np.ndarray:
+    if method == "recipe":
+        return get_recipe("path-interpolation").prolongation(n_small)
+    if method == "spectral":
+        return get_recipe("path-spectral").prolongation(n_small)
+    if method == "piecewise-constant":
+        return piecewise_constant((n_small,), (2 * n_small,))
+    return get_prolongation(path_graph(n_small), path_graph(2 * n_small), s=1.0, method="optimize")
+
+
+def one_dimensional_map(n_small: int, *, method: str = "recipe") -> np.ndarray:
+    """The ``2n x n`` path prolongation of ``method`` (see :data:`METHODS`); a read-only array."""
+    check_choice("method", method, METHODS)
+    P = _one_dimensional_map(check_positive_int("n_small", n_small), method)
+    P.flags.writeable = False
+    return P
+
+
+def _shape_map(fine: tuple[int, ...], coarse: tuple[int, ...], method: str) -> np.ndarray:
+    """Kronecker product over the axes: identity where a side is kept, the 1D map where it is halved."""
+    P = np.ones((1, 1))
+    for side_fine, side_coarse in zip(fine, coarse, strict=True):
+        factor = np.eye(side_fine) if side_fine == side_coarse else one_dimensional_map(side_coarse, method=method)
+        P = compose_box(P, factor)
+    return P
+
+
+def _random_orthonormal(rows: int, columns: int, rng: np.random.Generator) -> np.ndarray:
+    Q, R = np.linalg.qr(rng.standard_normal((rows, columns)))
+    return Q * np.sign(np.diag(R))  # Haar-distributed
+
+
+def layer_maps(
+    width: int,
+    *,
+    levels: int,
+    strategy: str = "path",
+    method: str = "recipe",
+    input_shape: Sequence[int] | None = None,
+    rng: np.random.Generator | int | None = 0,
+) -> list[np.ndarray]:
+    """The prolongations ``P^(0), ..., P^(L-1)`` of one layer (``P^(l)`` is ``w_l x w_{l+1}``, orthonormal columns).
+
+    Parameters
+    ----------
+    width, levels, input_shape
+        See :func:`unit_shapes`.
+    strategy : str
+        A key of :data:`STRATEGIES`.
+    method : str
+        A key of :data:`METHODS` (unused by ``random-orthogonal``).
+    rng : numpy.random.Generator, int or None
+        Randomness of ``grid-shuffled`` and ``random-orthogonal``.
+    """
+    check_choice("strategy", strategy, STRATEGIES)
+    check_choice("method", method, METHODS)
+    rng = np.random.default_rng(rng)
+    shapes = unit_shapes(width, levels=levels, layout=STRATEGIES[strategy], input_shape=input_shape)
+    maps = []
+    for fine, coarse in zip(shapes, shapes[1:]):
+        if strategy == "random-orthogonal":
+            P = _random_orthonormal(math.prod(fine), math.prod(coarse), rng)
+        else:
+            P = _shape_map(fine, coarse, method)
+            if strategy == "grid-shuffled":
+                P = P[rng.permutation(P.shape[0])]
+        maps.append(np.ascontiguousarray(P))
+    return maps
+
+
+def composite_maps(maps: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``[I, P^(0), P^(0) P^(1), ...]``: the composed prolongations ``Pro_{l -> 0}`` of levels ``0 .. L``."""
+    if not maps:
+        raise ValueError("composite_maps needs at least one map (use levels >= 1)")
+    composite = [np.eye(maps[0].shape[0])]
+    for P in maps:
+        if P.shape[0] != composite[-1].shape[1]:
+            raise ValueError(f"maps do not chain: {composite[-1].shape} then {P.shape}")
+        composite.append(composite[-1] @ P)
+    return composite
