@@ -3,7 +3,9 @@
 :func:`get_prolongation` returns ``P`` for two graphs and every parameter that
 shapes it, computing it once.  The key is the SHA-256 of the graphs' canonical
 adjacency matrices, the parameters and the solver version, so a change of any
-of them gives a new entry.  Entries are ``.npz`` files written atomically by
+of them gives a new entry; a map made by a recipe
+(:mod:`graphprolong.recipes`) is keyed by the recipe's name, version, size rule
+and scale factors too.  Entries are ``.npz`` files written atomically by
 :func:`graphprolong.io.save_prolongation` with a checksum of ``P``; an entry
 that fails to load (truncated, corrupt, tampered) is reported with a warning
 and recomputed.  Two processes computing the same key both rename a complete
@@ -18,28 +20,42 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from ._checks import check_choice
-from .io import load_prolongation, save_prolongation
+from .io import array_checksum, load_prolongation, save_prolongation
 from .matrices import GraphMatrices, adjacency_matrix, graph_matrices
 from .problem import ProlongationProblem
+from .recipes import RECIPES, Recipe, _graph_shape, get_recipe
 from .solver import SOLVER_VERSION, solve
 from .spectral import spectral_prolongation
 
-__all__ = ["CACHE_ENVIRONMENT_VARIABLE", "METHODS", "cache_directory", "cache_key", "get_prolongation"]
+__all__ = [
+    "CACHE_ENVIRONMENT_VARIABLE",
+    "METHODS",
+    "cache_directory",
+    "cache_key",
+    "get_prolongation",
+    "matching_recipes",
+]
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENVIRONMENT_VARIABLE = "GRAPHPROLONG_CACHE"
 
 #: How ``get_prolongation`` computes a map it does not have.
-METHODS = ("auto", "spectral", "optimize")
+METHODS = ("auto", "recipe", "spectral", "optimize")
+
+# Order in which several recipes matching one request are preferred (name suffixes):
+# the local interpolation-like maps, then the spectral form U2 M U1^T, then the rest.
+_RECIPE_PREFERENCE = ("-interpolation", "-spectral")
 
 
 def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -69,13 +85,168 @@ def cache_key(G_small: nx.Graph | GraphMatrices, G_large: nx.Graph | GraphMatric
     return digest.hexdigest()
 
 
-def _compute(problem: ProlongationProblem, method: str, solve_options: dict) -> tuple[np.ndarray, dict]:
+# ---------------------------------------------------------------------------
+# Recipes for a pair of graphs
+
+
+def _recipe_shapes(recipe: Recipe, G_small, G_large) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The recipe's ``(shape_small, shape_large)`` for two graphs; ``ValueError`` when they are not of its
+    lineage (adjacency, not only sizes) or break its size rule (the checks of :func:`recipe_prolongation`)."""
+    shape_small = _graph_shape("G_small", G_small, recipe)
+    shape_large = _graph_shape("G_large", G_large, recipe)
+    expected = recipe.large_shape(shape_small)
+    if shape_large != expected:
+        raise ValueError(
+            f"recipe {recipe.name!r} follows the size rule {recipe.size_rule}: for G_small of shape {shape_small} "
+            f"G_large must have shape {expected}; got {shape_large}"
+        )
+    return shape_small, shape_large
+
+
+def _scale_conflict(recipe: Recipe, shapes, *, s: float, alpha: float | None, beta: float | None) -> str | None:
+    """Why the caller's fixed scale factors rule the recipe out (None: they do not).
+
+    Only active terms count.  A scale left as None is the recipe's own; a fixed
+    one must equal the recipe's fixed value (a recipe that optimises a scale is
+    the minimiser at the optimal one only).
+    """
+    own = dict(zip(("alpha", "beta"), recipe.scales(*shapes)))
+    for name, weight, requested in (("alpha", 1.0 - s, alpha), ("beta", s, beta)):
+        if weight == 0.0 or requested is None:
+            continue
+        if own[name] is None:
+            return f"it optimises {name}, but {name} = {requested!r} was fixed"
+        if not math.isclose(requested, own[name], rel_tol=1e-12):
+            return f"it fixes {name} = {own[name]!r}, but {name} = {requested!r} was requested"
+    return None
+
+
+def _preference(recipe: Recipe) -> int:
+    return next((rank for rank, suffix in enumerate(_RECIPE_PREFERENCE) if recipe.name.endswith(suffix)), len(_RECIPE_PREFERENCE))
+
+
+def _lineage_matches(G_small, G_large) -> list[tuple[Recipe, tuple]]:
+    """Every registered recipe whose lineage and size rule fit the graphs, with its shapes."""
+    shapes_by_lineage: dict[str, tuple | None] = {}
+    matches = []
+    for recipe in RECIPES.values():
+        if recipe.lineage not in shapes_by_lineage:  # the graph test depends on the lineage only
+            try:
+                shapes_by_lineage[recipe.lineage] = tuple(
+                    _graph_shape(role, graph, recipe) for role, graph in (("G_small", G_small), ("G_large", G_large))
+                )
+            except (ValueError, TypeError, AttributeError):  # not graphs of this lineage
+                shapes_by_lineage[recipe.lineage] = None
+        shapes = shapes_by_lineage[recipe.lineage]
+        try:
+            if shapes is not None and recipe.large_shape(shapes[0]) == shapes[1]:
+                matches.append((recipe, shapes))
+        except ValueError:  # below the recipe's smallest size
+            continue
+    return matches
+
+
+def matching_recipes(
+    G_small: nx.Graph | GraphMatrices,
+    G_large: nx.Graph | GraphMatrices,
+    *,
+    s: float,
+    alpha: float | None = None,
+    beta: float | None = None,
+) -> list[Recipe]:
+    """Registered recipes that give the optimum of this problem, most preferred first.
+
+    A recipe matches when both graphs belong to its lineage (the adjacency of
+    the canonical path, cycle or grid of that shape, not only the vertex
+    count), the sizes follow its size rule, its ``s`` equals ``s``, and every
+    scale factor the caller fixed (not None) on an active term equals the one
+    the recipe targets.  Preferred first: ``*-interpolation``, then
+    ``*-spectral``, then the others, each in registry order.
+
+    Examples
+    --------
+    >>> from graphprolong import path_graph
+    >>> [recipe.name for recipe in matching_recipes(path_graph(4), path_graph(8), s=0.0)]
+    ['path-spectral', 'path-fold']
+    """
+    found = [
+        recipe
+        for recipe, shapes in _lineage_matches(G_small, G_large)
+        if recipe.s == s and _scale_conflict(recipe, shapes, s=s, alpha=alpha, beta=beta) is None
+    ]
+    return sorted(found, key=_preference)  # stable: registry order within a rank
+
+
+def _describe(recipe: Recipe) -> str:
+    return f"{recipe.name} ({recipe.lineage}, {recipe.size_rule}, s = {recipe.s:g})"
+
+
+def _no_recipe_error(G_small, G_large, *, s: float, alpha, beta) -> ValueError:
+    fitting = _lineage_matches(G_small, G_large)
+    if not fitting:
+        listed = "; ".join(_describe(recipe) for recipe in RECIPES.values())
+        return ValueError(
+            f"no registered recipe fits these graphs ({graph_matrices(G_small).n} -> {graph_matrices(G_large).n} "
+            f"vertices): they must be a canonical path, cycle or grid and its doubling; registered recipes: {listed}"
+        )
+    reasons = []
+    for recipe, shapes in fitting:
+        if recipe.s != s:
+            reasons.append(f"{_describe(recipe)}: targets s = {recipe.s:g}")
+        else:
+            reasons.append(f"{_describe(recipe)}: {_scale_conflict(recipe, shapes, s=s, alpha=alpha, beta=beta)}")
+    return ValueError(f"no registered recipe gives the optimum at s = {s:g} for these graphs; candidates: " + "; ".join(reasons))
+
+
+def _resolve_recipe(problem: ProlongationProblem, name: str | None, *, alpha, beta) -> tuple[Recipe, tuple]:
+    """The recipe ``name`` (checked against the problem), or the preferred matching one."""
+    if name is None:
+        found = matching_recipes(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
+        if not found:
+            raise _no_recipe_error(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
+        recipe = found[0]
+        return recipe, _recipe_shapes(recipe, problem.small, problem.large)
+    recipe = get_recipe(name)
+    shapes = _recipe_shapes(recipe, problem.small, problem.large)
+    if recipe.s != problem.s:
+        raise ValueError(f"recipe {recipe.name!r} is the optimum at s = {recipe.s:g}; got s = {problem.s:g}")
+    conflict = _scale_conflict(recipe, shapes, s=problem.s, alpha=alpha, beta=beta)
+    if conflict is not None:
+        raise ValueError(f"recipe {recipe.name!r} does not fit the requested scale factors: {conflict}")
+    return recipe, shapes
+
+
+# ---------------------------------------------------------------------------
+# The cache
+
+
+def _plan(problem: ProlongationProblem, method: str, recipe_name: str | None, alpha, beta) -> tuple[str, Recipe | None, tuple | None]:
+    """Resolve ``method`` to ``(method, recipe, shapes)``; ``"auto"`` becomes spectral, recipe or optimize."""
+    if recipe_name is not None and method not in ("recipe", "auto"):
+        raise ValueError(f"a recipe ({recipe_name!r}) needs method='recipe' (or 'auto'); got method={method!r}")
+    if method == "recipe" or (method == "auto" and recipe_name is not None):
+        return ("recipe", *_resolve_recipe(problem, recipe_name, alpha=alpha, beta=beta))
     if method == "auto":
-        method = "spectral" if problem.s == 0.0 else "optimize"
+        if problem.s == 0.0:
+            return "spectral", None, None
+        found = matching_recipes(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
+        if found:
+            return "recipe", found[0], _recipe_shapes(found[0], problem.small, problem.large)
+        return "optimize", None, None
+    return method, None, None
+
+
+def _compute(problem: ProlongationProblem, method: str, recipe: Recipe | None, shapes, solve_options: dict) -> tuple[np.ndarray, dict]:
+    if method == "recipe":
+        return recipe.generator(*shapes), {}
     if method == "spectral":
-        return spectral_prolongation(problem), {"method": "spectral"}
+        return spectral_prolongation(problem), {}
     result = solve(problem, **solve_options)
-    return result.P, {"method": "optimize", "iterations": result.iterations, "stopping_reason": result.stopping_reason}
+    return result.P, {"iterations": result.iterations, "stopping_reason": result.stopping_reason}
+
+
+def _label(method: str, recipe: Recipe | None) -> str:
+    return f"recipe {recipe.name} v{recipe.version}" if recipe is not None else method
 
 
 def get_prolongation(
@@ -84,49 +255,109 @@ def get_prolongation(
     *,
     s: float,
     method: str = "auto",
+    recipe: str | None = None,
     alpha: float | None = None,
     beta: float | None = None,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    return_metadata: bool = False,
     **solve_options,
-) -> np.ndarray:
+) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
     """Return the prolongation ``P`` for two graphs, from the cache when it has it.
 
     Parameters
     ----------
     G_small, G_large : networkx.Graph or GraphMatrices
     s, alpha, beta : see :class:`ProlongationProblem`.
-    method : {"auto", "spectral", "optimize"}
-        ``"auto"``: the exact spectral form at ``s = 0``, else optimisation.
+        With a recipe, a scale left as None is the recipe's own (optimised for
+        paths and cycles, ``beta = n_small / (2 n_large)`` for grids); a fixed
+        one must equal it.
+    method : {"auto", "recipe", "spectral", "optimize"}
+        ``"recipe"``: the closed form ``recipe`` of :data:`graphprolong.recipes.RECIPES`,
+        or, when ``recipe`` is None, the preferred one of :func:`matching_recipes`
+        (``*-interpolation``, then ``*-spectral``); ``ValueError`` listing the
+        candidates when none fits.  ``"spectral"``: ``U2 M U1^T``.
+        ``"optimize"``: :func:`solve`.  ``"auto"``: the spectral form at
+        ``s = 0`` (on any graphs; on a lineage it equals the ``*-spectral``
+        recipe), else the preferred matching recipe at ``s`` (the
+        ``*-interpolation`` ones at ``s = 1``), else optimisation.
+    recipe : str, optional
+        Recipe name for ``method="recipe"`` (or ``"auto"``, which it then forces).
     seed : int
-        Seed of the solver's random restarts (part of the key).
+        Seed of the solver's random restarts (part of the key of optimised maps).
     cache_dir : path, optional
         Cache folder (see :func:`cache_directory`).
+    return_metadata : bool
+        Also return the entry's metadata: the resolved ``method``, the
+        ``recipe`` (as :meth:`Recipe.to_dict`) when one made ``P``, ``key``,
+        ``objective``, ``alpha``, ``beta``, ...
     **solve_options
-        Further JSON-serialisable keyword arguments of :func:`solve` (part of the key).
+        Further JSON-serialisable keyword arguments of :func:`solve`; used, and
+        part of the key, only when ``P`` is optimised.
+
+    Returns
+    -------
+    P : ndarray, shape (n_large, n_small)
+    metadata : dict
+        Only with ``return_metadata=True``.
+
+    Notes
+    -----
+    The key holds the resolved method, so ``method="auto"`` and the method it
+    resolves to share an entry; a recipe's name and version are in it, so
+    bumping :data:`~graphprolong.recipes.RECIPE_VERSION` invalidates old maps.
+    Hits and misses are logged at debug level (logger ``graphprolong.cache``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from graphprolong import path_graph
+    >>> from graphprolong.recipes import recipe_prolongation
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     P = get_prolongation(path_graph(8), path_graph(16), s=1.0, method="recipe", cache_dir=folder)
+    >>> bool(np.array_equal(P, recipe_prolongation("path-interpolation", path_graph(8), path_graph(16))))
+    True
     """
     check_choice("method", method, METHODS)
     problem = ProlongationProblem(G_small, G_large, s=s, alpha=alpha, beta=beta)
+    resolved, chosen, shapes = _plan(problem, method, recipe, alpha, beta)
+    if chosen is not None:
+        own_alpha, own_beta = chosen.scales(*shapes)
+        problem = ProlongationProblem(
+            problem.small, problem.large, s=problem.s,
+            alpha=problem.alpha if problem.alpha is not None else own_alpha,
+            beta=problem.beta if problem.beta is not None else own_beta,
+        )
     solve_options = dict(solve_options, rng=seed)
-    parameters = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": method, "solve": solve_options}
+    parameters: dict[str, Any] = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": resolved}
+    if resolved == "optimize":
+        parameters["solve"] = solve_options
+    if chosen is not None:
+        parameters["recipe"] = chosen.to_dict()
     try:
         key = cache_key(problem.small, problem.large, parameters)
     except TypeError as error:
         raise TypeError(f"solve options must be JSON-serialisable to key the cache: {error}") from None
     path = cache_directory(cache_dir) / f"{key}.npz"
+    label = _label(resolved, chosen)
     if path.exists():
         try:
-            P, _ = load_prolongation(path)
+            P, metadata = load_prolongation(path)
         except ValueError as error:
             warnings.warn(f"cache entry {path} is unusable ({error}); recomputing it", stacklevel=2)
         else:
             if P.shape == problem.shape:
-                logger.debug("cache hit %s", path)
-                return P
+                logger.debug("cache hit %s (%s)", path, label)
+                return (P, metadata) if return_metadata else P
             warnings.warn(f"cache entry {path} has shape {P.shape}, expected {problem.shape}; recomputing it", stacklevel=2)
-    logger.debug("cache miss %s", path)
-    P, details = _compute(problem, method, solve_options)
+    logger.debug("cache miss %s (%s%s)", path, label, ", chosen by method='auto'" if method == "auto" else "")
+    P, details = _compute(problem, resolved, chosen, shapes, solve_options)
     terms = problem.terms(P)
-    metadata = {**parameters, **details, "key": key, "objective": terms.objective, "n_small": problem.shape[1], "n_large": problem.shape[0]}
+    metadata = {
+        **parameters, **details, "requested_method": method, "key": key, "objective": terms.objective,
+        "n_small": problem.shape[1], "n_large": problem.shape[0],
+    }
     save_prolongation(path, P, metadata=metadata)
+    if return_metadata:
+        return P, dict(metadata, checksum=array_checksum(np.asarray(P, dtype=float)), shape=list(P.shape))
     return P

@@ -31,11 +31,11 @@ import numpy as np
 import scipy.io
 
 from ._checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
-from .cache import get_prolongation
+from .cache import METHODS, get_prolongation  # METHODS: how missing maps are computed (re-exported)
 from .graphs import cycle_graph, grid_graph, path_graph
 from .io import array_checksum, atomic_write_bytes
 
-__all__ = ["FORMATS", "LINEAGES", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain"]
+__all__ = ["FORMATS", "LINEAGES", "METHODS", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain"]
 
 #: Lineage names of ``graphprolong export`` and their graph builders.
 LINEAGES = {
@@ -72,30 +72,60 @@ def prolongation_chain(
     *,
     s: float,
     method: str = "auto",
+    recipe: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     **options,
 ) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Return the maps between consecutive ``sizes`` (through the cache) and their metadata.
 
-    ``options`` (``seed``, ``alpha``, ``beta``, solver options) are passed to
-    :func:`get_prolongation` and recorded in the metadata.
+    Parameters
+    ----------
+    lineage : {"path", "cycle", "grid", "grid:periodic"}
+    sizes : sequence of tuple of int
+        As :func:`parse_sizes` returns them.
+    s : float
+    method : {"auto", "recipe", "spectral", "optimize"}
+        See :func:`~graphprolong.cache.get_prolongation`; ``"recipe"`` needs
+        every step to follow a recipe's size rule (``n -> 2n`` per axis).
+    recipe : str, optional
+        Name of the recipe for ``method="recipe"`` (default: the preferred
+        recipe of the lineage at ``s``).
+    cache_dir : path, optional
+    **options
+        ``seed``, ``alpha``, ``beta`` and solver options, passed to
+        :func:`~graphprolong.cache.get_prolongation` and recorded in the metadata.
+
+    Returns
+    -------
+    maps : list of ndarray
+    metadata : dict
+        ``lineage``, ``sizes``, ``s``, ``method``, ``recipe``, ``options``,
+        ``version``, ``checksums`` and ``steps``: per map the method that made
+        it and the recipe name and version (None when no recipe did).
     """
     from . import __version__
 
     build = LINEAGES[check_choice("lineage", lineage, LINEAGES)]
+    check_choice("method", method, METHODS)
     graphs = [build(size) for size in sizes]
-    maps = [
-        get_prolongation(small, large, s=s, method=method, cache_dir=cache_dir, **options)
-        for small, large in zip(graphs, graphs[1:])
-    ]
+    maps, steps = [], []
+    for small, large in zip(graphs, graphs[1:]):
+        P, entry = get_prolongation(
+            small, large, s=s, method=method, recipe=recipe, cache_dir=cache_dir, return_metadata=True, **options
+        )
+        made_by = entry.get("recipe") or {}
+        maps.append(P)
+        steps.append({"method": entry.get("method"), "recipe": made_by.get("name"), "recipe_version": made_by.get("version")})
     metadata = {
         "lineage": lineage,
         "sizes": [list(size) for size in sizes],
         "s": s,
         "method": method,
+        "recipe": recipe,
         "options": options,
         "version": __version__,
         "checksums": [array_checksum(P) for P in maps],
+        "steps": steps,
     }
     return maps, metadata
 

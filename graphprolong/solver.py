@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 #: Version of everything that shapes a solver result; part of every cache key.
 #: Bump it when a change can alter the P that solve() returns.
-SOLVER_VERSION = "1"
+SOLVER_VERSION = "2"
 
 #: Optimisers on the Stiefel manifold: name -> pymanopt class name.  pymanopt
 #: is imported on first use only, because importing it imports torch (its

@@ -1,14 +1,17 @@
 """The content-addressed cache of prolongation maps."""
 
+import dataclasses
 import logging
 import multiprocessing
 
+import networkx as nx
 import numpy as np
 import pytest
 
 import graphprolong.cache as cache
-from graphprolong import cycle_graph, get_prolongation, path_graph
+from graphprolong import ProlongationProblem, cycle_graph, get_prolongation, grid_graph, path_graph
 from graphprolong.io import load_prolongation
+from graphprolong.recipes import RECIPES, objective_lower_bound, recipe_prolongation
 
 
 def _count_computations(monkeypatch):
@@ -88,7 +91,109 @@ def test_two_processes_writing_the_same_key_leave_a_good_file(tmp_path):
 
 
 def test_bad_method_and_unserialisable_options(tmp_path):
-    with pytest.raises(ValueError, match="valid methods are: auto, optimize, spectral"):
+    with pytest.raises(ValueError, match="valid methods are: auto, optimize, recipe, spectral"):
         get_prolongation(path_graph(2), path_graph(4), s=0.0, method="magic", cache_dir=tmp_path)
     with pytest.raises(TypeError, match="JSON-serialisable"):
         get_prolongation(path_graph(2), path_graph(4), s=0.5, init=np.eye(4, 2), cache_dir=tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# method="recipe" and the recipes chosen by method="auto"
+
+
+@pytest.mark.parametrize(
+    ("name", "G_small", "G_large", "s"),
+    [
+        ("path-interpolation", path_graph(6), path_graph(12), 1.0),
+        ("cycle-cover", cycle_graph(4), cycle_graph(8), 0.0),
+        ("path-fold", path_graph(5), path_graph(10), 0.0),
+        ("grid-interpolation", grid_graph((3, 2)), grid_graph((6, 4)), 1.0),
+        ("grid-periodic-interpolation", grid_graph((3, 3), periodic=True), grid_graph((6, 6), periodic=True), 1.0),
+    ],
+)
+def test_recipe_method_returns_the_recipe_map(tmp_path, name, G_small, G_large, s):
+    P, metadata = get_prolongation(G_small, G_large, s=s, method="recipe", recipe=name, cache_dir=tmp_path, return_metadata=True)
+    np.testing.assert_array_equal(P, recipe_prolongation(name, G_small, G_large))
+    assert metadata["method"] == "recipe" and metadata["recipe"]["name"] == name
+    assert metadata["recipe"]["version"] == RECIPES[name].version
+    # The recipe's problem (its own scale factors) is what the entry records, and P is its exact minimiser.
+    problem = ProlongationProblem(G_small, G_large, s=s, alpha=metadata["alpha"], beta=metadata["beta"])
+    assert abs(problem.objective(P) - metadata["objective"]) <= 1e-12 * max(1.0, metadata["objective"])
+    assert metadata["objective"] <= objective_lower_bound(problem) + 1e-9 * max(1.0, metadata["objective"])
+
+
+def test_cache_key_differs_between_recipes_and_recipe_versions(tmp_path, monkeypatch):
+    calls = _count_computations(monkeypatch)
+    G_small, G_large = path_graph(4), path_graph(8)
+    fold, fold_entry = get_prolongation(G_small, G_large, s=0.0, method="recipe", recipe="path-fold", cache_dir=tmp_path, return_metadata=True)
+    spectral, spectral_entry = get_prolongation(G_small, G_large, s=0.0, method="recipe", recipe="path-spectral", cache_dir=tmp_path, return_metadata=True)
+    assert fold_entry["key"] != spectral_entry["key"]
+    assert not np.allclose(np.abs(fold), np.abs(spectral))  # different maps, both exact minimisers (E = 0)
+    monkeypatch.setitem(RECIPES, "path-fold", dataclasses.replace(RECIPES["path-fold"], version="2"))
+    _, bumped = get_prolongation(G_small, G_large, s=0.0, method="recipe", recipe="path-fold", cache_dir=tmp_path, return_metadata=True)
+    assert bumped["key"] not in (fold_entry["key"], spectral_entry["key"]) and bumped["recipe"]["version"] == "2"
+    assert len(calls) == 3 and len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def test_second_recipe_call_is_served_from_the_cache(tmp_path, monkeypatch, caplog):
+    calls = _count_computations(monkeypatch)
+    arguments = {"s": 1.0, "method": "recipe", "recipe": "cycle-interpolation", "cache_dir": tmp_path}
+    first = get_prolongation(cycle_graph(6), cycle_graph(12), **arguments)
+    with caplog.at_level(logging.DEBUG, logger="graphprolong.cache"):
+        second = get_prolongation(cycle_graph(6), cycle_graph(12), **arguments)
+    np.testing.assert_array_equal(first, second)
+    assert len(calls) == 1
+    hits = [record.getMessage() for record in caplog.records if "cache hit" in record.getMessage()]
+    assert len(hits) == 1 and "recipe cycle-interpolation v1" in hits[0]
+
+
+def test_auto_picks_the_interpolation_recipe_at_s1_and_spectral_at_s0(tmp_path, monkeypatch):
+    calls = _count_computations(monkeypatch)
+    P, metadata = get_prolongation(path_graph(6), path_graph(12), s=1.0, cache_dir=tmp_path, return_metadata=True)
+    assert metadata["method"] == "recipe" and metadata["recipe"]["name"] == "path-interpolation"
+    np.testing.assert_array_equal(P, recipe_prolongation("path-interpolation", path_graph(6), path_graph(12)))
+    # The explicit request resolves to the same entry: no second computation.
+    again = get_prolongation(path_graph(6), path_graph(12), s=1.0, method="recipe", cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, P)
+    _, grid = get_prolongation(grid_graph((3, 3)), grid_graph((6, 6)), s=1.0, cache_dir=tmp_path, return_metadata=True)
+    assert grid["recipe"]["name"] == "grid-interpolation" and grid["beta"] == pytest.approx(9 / (2 * 36))
+    _, spectral = get_prolongation(path_graph(6), path_graph(12), s=0.0, cache_dir=tmp_path, return_metadata=True)
+    assert spectral["method"] == "spectral" and "recipe" not in spectral
+    assert [call[1] for call in calls] == ["recipe", "recipe", "spectral"]
+
+
+def test_auto_optimises_when_no_recipe_gives_the_optimum(tmp_path):
+    options = {"cache_dir": tmp_path, "max_iterations": 20, "return_metadata": True}
+    assert get_prolongation(path_graph(4), path_graph(8), s=0.5, **options)[1]["method"] == "optimize"  # no recipe at s = 0.5
+    assert get_prolongation(path_graph(4), cycle_graph(8), s=1.0, **options)[1]["method"] == "optimize"  # mixed lineage
+    # path-interpolation is the optimum at the optimal beta (~0.2486), not at a fixed beta = 0.25.
+    assert get_prolongation(path_graph(4), path_graph(8), s=1.0, beta=0.25, **options)[1]["method"] == "optimize"
+
+
+def test_matching_recipes_compares_adjacency_not_only_sizes():
+    shuffled = nx.relabel_nodes(path_graph(8), {v: (3 * v) % 8 for v in range(8)})  # a path, not in canonical order
+    assert cache.matching_recipes(path_graph(4), shuffled, s=1.0) == []
+    assert cache.matching_recipes(path_graph(4), path_graph(9), s=1.0) == []  # breaks n -> 2n
+    assert [r.name for r in cache.matching_recipes(cycle_graph(4), cycle_graph(8), s=0.0)] == ["cycle-spectral", "cycle-cover"]
+    assert [r.name for r in cache.matching_recipes(path_graph(4), path_graph(8), s=1.0, beta=0.25)] == []
+
+
+def test_recipe_errors_list_the_names_and_candidates(tmp_path):
+    arguments = {"cache_dir": tmp_path}
+    with pytest.raises(ValueError, match="unknown recipe 'path-magic'; valid recipes are: cycle-cover, .*path-interpolation, path-spectral"):
+        get_prolongation(path_graph(4), path_graph(8), s=1.0, method="recipe", recipe="path-magic", **arguments)
+    with pytest.raises(ValueError, match=r"no registered recipe gives the optimum at s = 0.5.*path-fold \(path, n -> 2n, s = 0\): targets s = 0.*path-interpolation"):
+        get_prolongation(path_graph(4), path_graph(8), s=0.5, method="recipe", **arguments)
+    with pytest.raises(ValueError, match="no registered recipe fits these graphs .*registered recipes: path-fold"):
+        get_prolongation(path_graph(4), cycle_graph(8), s=1.0, method="recipe", **arguments)
+    with pytest.raises(ValueError, match="recipe 'path-interpolation' is the optimum at s = 1; got s = 0"):
+        get_prolongation(path_graph(4), path_graph(8), s=0.0, method="recipe", recipe="path-interpolation", **arguments)
+    with pytest.raises(ValueError, match="needs G_small to be a cycle graph"):
+        get_prolongation(path_graph(4), path_graph(8), s=1.0, method="recipe", recipe="cycle-interpolation", **arguments)
+    with pytest.raises(ValueError, match=r"G_large must have shape \(8,\); got \(10,\)"):
+        get_prolongation(path_graph(4), path_graph(10), s=1.0, method="recipe", recipe="path-interpolation", **arguments)
+    with pytest.raises(ValueError, match="it fixes beta = 0.125, but beta = 0.2 was requested"):
+        get_prolongation(grid_graph((3, 3)), grid_graph((6, 6)), s=1.0, beta=0.2, method="recipe", **arguments)
+    with pytest.raises(ValueError, match="needs method='recipe'"):
+        get_prolongation(path_graph(4), path_graph(8), s=1.0, method="spectral", recipe="path-interpolation", **arguments)
+    assert not list(tmp_path.glob("*.npz"))

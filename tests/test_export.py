@@ -78,3 +78,47 @@ def test_cli_export_and_unknown_format(tmp_path, capsys):
     assert main(["export", "--lineage", "path", "--sizes", "5,10", "--cache-dir", str(tmp_path / "c"), "-o", str(tmp_path / "m.csv")]) == 2
     assert "valid export formats are: .mtx, .npz, .pt" in capsys.readouterr().err
     json.dumps(metadata)
+
+
+def test_methods_and_lineages_include_the_recipes():
+    from graphprolong import cache, export, recipes
+
+    assert export.METHODS == cache.METHODS and "recipe" in export.METHODS
+    assert set(export.LINEAGES) == set(recipes.LINEAGES)
+
+
+def test_recipe_chain_records_its_recipes(tmp_path):
+    from graphprolong import grid_graph, path_graph
+    from graphprolong.recipes import recipe_prolongation
+
+    sizes = parse_sizes("4,8,16", lineage="path")
+    maps, metadata = prolongation_chain("path", sizes, s=1.0, method="recipe", cache_dir=tmp_path)
+    for P, n in zip(maps, (4, 8)):
+        np.testing.assert_array_equal(P, recipe_prolongation("path-interpolation", path_graph(n), path_graph(2 * n)))
+    assert [step["recipe"] for step in metadata["steps"]] == ["path-interpolation"] * 2
+    assert metadata["steps"][0]["recipe_version"] == "1" and metadata["method"] == "recipe"
+    export_chain(tmp_path / "chain.npz", maps, metadata)
+    assert load_prolongations(tmp_path / "chain.npz")[1]["steps"] == metadata["steps"]
+    # Grids at s = 0 by name; the composition of consecutive maps is again orthonormal.
+    grid_maps, grid_metadata = prolongation_chain(
+        "grid", parse_sizes("2x3,4x6", lineage="grid"), s=0.0, method="recipe", recipe="grid-fold", cache_dir=tmp_path
+    )
+    np.testing.assert_array_equal(grid_maps[0], recipe_prolongation("grid-fold", grid_graph((2, 3)), grid_graph((4, 6))))
+    assert grid_metadata["recipe"] == "grid-fold" and grid_metadata["steps"][0]["method"] == "recipe"
+
+
+def test_cli_export_with_a_recipe(tmp_path, capsys):
+    from graphprolong import cycle_graph
+    from graphprolong.recipes import recipe_prolongation
+
+    output = tmp_path / "cover.npz"
+    arguments = ["export", "--lineage", "cycle", "--s", "0", "--method", "recipe", "--cache-dir", str(tmp_path / "c")]
+    assert main([*arguments, "--sizes", "4,8", "--recipe", "cycle-cover", "-o", str(output)]) == 0
+    assert "(recipe cycle-cover v1)" in capsys.readouterr().out
+    (P,), metadata = load_prolongations(output)
+    np.testing.assert_array_equal(P, recipe_prolongation("cycle-cover", cycle_graph(4), cycle_graph(8)))
+    assert main([*arguments, "--sizes", "5,9", "-o", str(tmp_path / "bad.npz")]) == 2
+    assert "no registered recipe fits these graphs" in capsys.readouterr().err
+    assert main([*arguments, "--sizes", "4,8", "--recipe", "cycle-magic", "-o", str(tmp_path / "bad.npz")]) == 2
+    assert "valid recipes are: cycle-cover" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()

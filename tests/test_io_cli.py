@@ -116,3 +116,78 @@ def test_importing_graphprolong_does_not_import_torch():
     """torch is an optional backend of graphprolong (pymanopt would import it eagerly)."""
     code = "import sys, graphprolong, graphprolong.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# ---------------------------------------------------------------------------
+# graphprolong recipes list | verify
+
+
+def test_cli_recipes_list_has_one_line_per_recipe(capsys):
+    from graphprolong.recipes import RECIPES
+
+    assert main(["recipes", "list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["name", "lineage", "size"] and set(lines[1]) <= {"-", " "}
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert list(rows) == list(RECIPES)
+    for name, recipe in RECIPES.items():
+        assert recipe.lineage in rows[name] and recipe.size_rule in rows[name]
+        assert f"  {recipe.s:g}  {recipe.version}  " in rows[name]
+    # Only the description's first sentence.
+    assert rows["path-fold"].endswith("non-local.") and "2/pi" in rows["path-interpolation"]
+
+
+def test_cli_recipes_verify_quick_passes_and_prints_the_table(tmp_path, capsys):
+    output = tmp_path / "verify.json"
+    assert main(["recipes", "verify", "--quick", "--json", str(output)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    header = lines[0].split()
+    assert header[0] == "recipe" and header[-1] == "ok" and "rel." in header and "E_fresh" in header
+    from graphprolong.recipes import RECIPES
+
+    rows = [line.split() for line in lines[2 : 2 + len(RECIPES)]]
+    assert [row[0] for row in rows] == list(RECIPES) and all(row[-1] == "True" for row in rows)
+    assert f"all {len(RECIPES)} checks passed" in captured.out
+    assert "path-interpolation 8 -> 16" in captured.err  # progress with timings
+    payload = json.loads(output.read_text())
+    assert payload["passed"] is True and len(payload["reports"]) == len(RECIPES)
+    by_name = {report["recipe"]: report for report in payload["reports"]}
+    # The 1-D cases (n_large = 16 <= 16) were compared with a fresh optimisation, which the recipe matches or beats.
+    fold = by_name["path-interpolation"]
+    assert fold["fresh_objective"] is not None and fold["objective"] <= fold["fresh_objective"] + 1e-9 * fold["objective"]
+    assert by_name["grid-interpolation"]["fresh_skipped"].startswith("n_large = 36 > max_optimisation_size = 16")
+    assert all(report["relative_gradient"] <= 1e-6 and report["orthonormality_error"] < 1e-10 for report in payload["reports"])
+
+
+def test_cli_recipes_verify_selects_names_and_sizes(capsys):
+    status = main(["recipes", "verify", "--names", "cycle-cover,grid-fold", "--sizes", "2,5", "--grid-sizes", "2x3", "--no-fresh"])
+    assert status == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()[2:4]]
+    assert [(row[0], row[1], row[3], row[-1]) for row in rows] == [("cycle-cover", "5", "10", "True"), ("grid-fold", "2x3", "24", "True")]
+    assert all(row[-4] == "-" for row in rows)  # E_fresh: not requested
+    assert "skipped cycle-cover at size 2" in out and "side lengths >= 3" in out
+
+
+def test_cli_recipes_verify_exits_1_when_a_recipe_fails(monkeypatch, capsys):
+    """A deliberately wrong recipe: the piecewise-constant map is not a critical point at s = 1 (beta optimised)."""
+    from graphprolong.recipes import RECIPES, Recipe, piecewise_constant
+
+    wrong = Recipe("path-piecewise-constant", piecewise_constant, "path", "n -> 2n", 1.0, "test", "Not a minimiser.")
+    monkeypatch.setitem(RECIPES, wrong.name, wrong)
+    status = main(["recipes", "verify", "--names", "path-piecewise-constant,path-fold", "--sizes", "8", "--no-fresh"])
+    assert status == 1
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:4]}
+    assert rows["path-piecewise-constant"][-1] == "False" and rows["path-fold"][-1] == "True"
+    assert "FAILED: 1 of 2 checks (path-piecewise-constant 8)" in out
+
+
+def test_cli_recipes_verify_bad_input_is_status_2(capsys):
+    assert main(["recipes", "verify", "--names", "path-magic"]) == 2
+    assert "unknown recipe 'path-magic'; valid recipes are: cycle-cover" in capsys.readouterr().err
+    assert main(["recipes", "verify", "--sizes", "8,x"]) == 2
+    assert "--sizes must be comma-separated small sizes like '4,8,16'" in capsys.readouterr().err
+    assert main(["recipes", "verify", "--names", "cycle-cover", "--sizes", "2"]) == 2
+    assert "no (recipe, size) pair to verify: skipped cycle-cover at size 2" in capsys.readouterr().err

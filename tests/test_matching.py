@@ -20,7 +20,7 @@ from graphprolong.graphs import cycle_graph, grid_graph, path_graph
 from graphprolong.matching import MATCHERS, assignment, eigenvalue_matching, matching_cost_matrix
 from graphprolong.matrices import spectrum
 
-TIE_TOLERANCE = 1e-9  # eigenvalue_matching's default, relative to max(1, max mu^2)
+TIE_TOLERANCE = 1e-12  # eigenvalue_matching's default, relative to max(1, max mu^2)
 
 
 @lru_cache(maxsize=None)
@@ -163,8 +163,8 @@ def test_tie_rule_prefers_the_first_of_equal_neighbours():
 def test_tie_tolerance_does_not_accumulate_over_columns():
     """Two near-ties of 0.7 * tolerance each: together they are 1.4 * tolerance above the
     optimum, so the pair is not a tie.  The lexicographically first matching within
-    tolerance of the minimum is (0, 3) (cost 0.7e-9), not (0, 2) (cost 1.4e-9)."""
-    epsilon = np.sqrt(0.7 * TIE_TOLERANCE)  # max mu^2 = 1: the tolerance is 1e-9
+    tolerance of the minimum is (0, 3) (cost 0.7 tolerance), not (0, 2) (cost 1.4 tolerance)."""
+    epsilon = np.sqrt(0.7 * TIE_TOLERANCE)  # max mu^2 = 1: the tolerance is 1e-12
     small, large = [0.0, 1.0], [-epsilon, 0.0, 1.0 - epsilon, 1.0]
     expected_rows, minimum = brute_force(small, large)
     assert expected_rows == (0, 3) and minimum == 0.0
