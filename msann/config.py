@@ -295,7 +295,7 @@ FIELDS: dict[str, dict[str, Field]] = {
         "gamma": _integer(3, minimum=1, help="cycle index (1 = V-cycle, 2 = W-cycle)"),
         "k": _integer(4, minimum=1, help="smoothing batches per level visit"),
         "strategy": _choice("path", tuple(STRATEGY_LAYOUTS), help="unit graphs and their P"),
-        "p_method": _choice("recipe", ("optimize", "recipe", "spectral"), help="how P is designed"),
+        "p_method": _choice("recipe", ("optimize", "piecewise-constant", "recipe", "spectral"), help="how the 1D maps are designed (msann.prolongations.METHODS)"),
         "schedule": _choice(
             "cycle", ("cycle", "simultaneous"),
             help="gamma-cycles, or all levels trained simultaneously (baseline)",

@@ -113,6 +113,18 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
 
 
+def _first_non_finite(state, prefix: str = "") -> str | None:
+    """The key path of the first floating-point tensor in a (nested) state dict with a NaN or inf, else None."""
+    if isinstance(state, torch.Tensor):
+        return prefix or "a tensor" if state.is_floating_point() and not bool(torch.isfinite(state).all()) else None
+    items = state.items() if isinstance(state, dict) else enumerate(state) if isinstance(state, (list, tuple)) else ()
+    for key, value in items:
+        found = _first_non_finite(value, f"{prefix}.{key}" if prefix else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def _fingerprint(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -132,6 +144,8 @@ def _resume_state(path: Path, fingerprint: str) -> dict | None:
                 f"checkpoint {candidate} belongs to a different run configuration; use another --out folder or drop --resume"
             )
         return state
+    if path.exists() or path.with_name(path.name + ".prev").exists():
+        logger.warning("no readable checkpoint of this run in %s: starting it over", path.parent)
     return None
 
 
@@ -251,8 +265,15 @@ def train(
         if path is None:
             return
         check_losses()
+        method_state = method.state_dict()
+        bad = _first_non_finite(method_state)
+        if bad is not None:
+            raise DivergenceError(
+                f"{label}: {bad} became non-finite near cost {state['cost']:.6g} (step {state['steps']}); stopped. "
+                f"The last good checkpoint {path} is kept."
+            )
         state["seconds"] = seconds()
-        save_checkpoint(path, {"fingerprint": fingerprint, "method": method.state_dict(), "stream": stream.state_dict(),
+        save_checkpoint(path, {"fingerprint": fingerprint, "method": method_state, "stream": stream.state_dict(),
                                "grid": grid.state_dict(), "loop": state})
 
     if not state["history"]:

@@ -1,0 +1,149 @@
+"""Run the runs of a recipe: data, hierarchy, method, training, and the report files.
+
+:func:`run_experiment` is what ``msann run`` and ``msann sweep`` call.  For
+each :class:`~msann.config.RunConfig` it loads the data (once per distinct
+``[data]`` table and seed), checks the sizes against it *before any run
+trains*, builds the method (:data:`BUILDERS`: one builder per method), trains
+it with :func:`msann.training.train` and records a
+:class:`~msann.report.RunRecord`.  The output folder receives
+``summary.json``, ``history.csv`` and ``error_vs_cost.png`` (see
+:mod:`msann.report`), rewritten after every run, and one checkpoint folder
+per run under ``runs/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from .config import ConfigError, ExperimentConfig, RunConfig, check_sizes
+from .data import Dataset, MinibatchStream, load_dataset
+from .msann import MsANN, build_msann
+from .prolongations import layer_maps
+from .report import RunRecord, plot_error_vs_cost, write_summary
+from .training import CHECKPOINT_NAME, train
+
+__all__ = ["BUILDERS", "DEVICES", "build_msann_method", "load_run_data", "resolve_device", "run_experiment", "run_slug"]
+
+logger = logging.getLogger(__name__)
+
+#: Accepted ``--device`` values (``cuda:N`` too).
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error that says so."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N; got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but torch {torch.__version__} sees no CUDA device; use --device cpu or auto")
+    return torch.device(name)
+
+
+def run_slug(label: str) -> str:
+    """A folder name for a run label (``"L=4 gamma=3 k=4"`` -> ``"L4-gamma3-k4"``)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", label.replace("=", "")).strip("-")
+    return slug or "run"
+
+
+def load_run_data(run: RunConfig, *, source: str, cache: dict | None = None) -> Dataset:
+    """The run's dataset (memoised in ``cache`` by its ``[data]`` table and seed); loader errors become ConfigErrors."""
+    key = json.dumps([dict(run.data), run.train["seed"]], sort_keys=True, default=str)
+    if cache is not None and key in cache:
+        return cache[key]
+    try:
+        dataset = load_dataset(run.data["name"], seed=run.train["seed"], **run.data_options)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise ConfigError(source, f"[data] ({run.label}): {error}") from None
+    if cache is not None:
+        cache[key] = dataset
+    return dataset
+
+
+def build_msann_method(run: RunConfig, dataset: Dataset, device: torch.device) -> MsANN:
+    """The MsANN model and method of a run (P from :mod:`msann.prolongations`)."""
+    hierarchy, model = run.hierarchy, run.model
+    widths = list(model["widths"])
+    maps = []
+    for position, width in enumerate(widths):
+        shape = dataset.unit_shape if position in (0, len(widths) - 1) else None
+        maps.append(
+            layer_maps(width, levels=hierarchy["levels"], strategy=hierarchy["strategy"], method=hierarchy["p_method"],
+                       input_shape=shape, rng=run.train["seed"] + position)
+        )
+    network = build_msann(widths, maps, activation=model["activation"], output_activation=model["output_activation"],
+                          bias=model["bias"], seed=run.train["seed"], dtype=torch.float32).to(device)
+    return MsANN(network, smoother=run.train["optimizer"], lr=run.train["lr"], momentum=run.train["momentum"],
+                 schedule=hierarchy["schedule"])
+
+
+#: Method name -> builder ``(run, dataset, device) -> MultilevelMethod``.
+BUILDERS: dict[str, Callable] = {"msann": build_msann_method}
+
+
+def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: Path, *, resume: bool, progress: bool | None) -> RunRecord:
+    method = BUILDERS[run.method](run, dataset, device)
+    logger.info("%s: %r", run.label, method.hierarchy)
+    stream = MinibatchStream(dataset.train_inputs, dataset.train_targets, batch_size=run.train["batch_size"],
+                             seed=run.train["seed"], device=device)
+    validation = (torch.as_tensor(dataset.val_inputs, device=device), torch.as_tensor(dataset.val_targets, device=device))
+    params = run.to_dict()
+    result = train(
+        method, stream, validation,
+        gamma=run.hierarchy["gamma"], k=run.hierarchy["k"], cost_budget=run.train["cost_budget"],
+        batch_size=run.train["batch_size"], eval_points=run.train["eval_points"],
+        checkpoint=folder / CHECKPOINT_NAME, checkpoint_every=run.train["checkpoint_every"], resume=resume,
+        params=params, label=run.label, progress=progress,
+    )
+    extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device)}
+    return RunRecord(run.label, params, result.history, result.total_cost, result.wall_seconds, extra)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    runs: Sequence[RunConfig] | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool | None = None,
+    plot_title: str | None = None,
+    on_run: Callable[[RunRecord], None] | None = None,
+) -> list[RunRecord]:
+    """Train every run (default: ``config.runs``) and write the report files to ``out_dir``.
+
+    Every run's sizes are checked against its data before the first run
+    trains.  ``device`` overrides each run's ``[train] device`` unless it is
+    ``"auto"`` and the run names one.  With ``resume``, a run whose
+    checkpoint reached its budget is not retrained: it continues (a no-op)
+    from the checkpoint.
+    """
+    runs = list(config.runs if runs is None else runs)
+    source = str(config.path) if config.path is not None else config.name
+    out_dir = Path(out_dir)
+    cache: dict = {}
+    datasets = []
+    for run in runs:
+        dataset = load_run_data(run, source=source, cache=cache)
+        check_sizes(run, dimension=dataset.dimension, unit_shape=dataset.unit_shape)
+        datasets.append(dataset)
+    records: list[RunRecord] = []
+    labels = [run.label for run in runs]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(source, f"run labels must be unique; got {labels}")
+    for run, dataset in zip(runs, datasets):
+        chosen = resolve_device(device if device != "auto" or run.train["device"] == "auto" else run.train["device"])
+        record = _train_run(run, dataset, chosen, out_dir / "runs" / run_slug(run.label), resume=resume, progress=progress)
+        records.append(record)
+        write_summary(out_dir, recipe=config.source, runs=records)
+        plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=plot_title or config.name)
+        if on_run is not None:
+            on_run(record)
+    return records
