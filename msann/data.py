@@ -80,13 +80,17 @@ class Dataset:
         ``n_train x d`` float32, C-contiguous.  For an autoencoder without
         noise the targets are the *same array* as the inputs (not a copy).
     val_inputs, val_targets : numpy.ndarray
-        ``n_val x d`` float32, C-contiguous.
+        ``n_val x d`` float32, C-contiguous.  Inputs and targets share ``d``
+        unless ``target_shape`` is given (regression, e.g. the Poisson data).
     unit_shape : tuple of int
         Layout of the ``d`` input units, ``prod(unit_shape) == d``: ``(d,)``
         for vectors (path/cycle graphs), ``(rows, columns)`` for images (grid
         graphs, row-major flattening).
     metadata : dict
         Plain JSON-serialisable description, including every option used.
+    target_shape : tuple of int, optional
+        Layout of the target units when they differ from the inputs'
+        (``prod(target_shape)`` = the targets' width); None for autoencoders.
 
     Raises
     ------
@@ -102,6 +106,7 @@ class Dataset:
     val_targets: np.ndarray
     unit_shape: tuple[int, ...]
     metadata: dict = field(default_factory=dict)
+    target_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         arrays = {
@@ -119,8 +124,19 @@ class Dataset:
                     f"C-contiguous = {array.flags.c_contiguous}"
                 )
         widths = {label: array.shape[1] for label, array in arrays.items()}
-        if len(set(widths.values())) != 1:
-            raise ValueError(f"all arrays must have the same number of columns d; got {widths}")
+        if self.target_shape is None and len(set(widths.values())) != 1:
+            raise ValueError(f"all arrays must have the same number of columns d (or give target_shape); got {widths}")
+        for role in ("inputs", "targets"):
+            if widths[f"train_{role}"] != widths[f"val_{role}"]:
+                raise ValueError(f"train_{role} and val_{role} must have the same number of columns; got {widths}")
+        if self.target_shape is not None:
+            target = tuple(int(size) for size in self.target_shape)
+            if not target or any(size < 1 for size in target) or math.prod(target) != widths["train_targets"]:
+                raise ValueError(
+                    f"target_shape must be positive sizes whose product is the targets' width {widths['train_targets']}; "
+                    f"got target_shape = {self.target_shape}"
+                )
+            object.__setattr__(self, "target_shape", target)
         for split in ("train", "val"):
             rows = (arrays[f"{split}_inputs"].shape[0], arrays[f"{split}_targets"].shape[0])
             if rows[0] != rows[1] or rows[0] == 0:
@@ -797,10 +813,13 @@ def npz(
 # Registry
 
 #: Data set factories by name; every one takes keyword-only options and ``seed``.
+from .poisson import poisson_dataset  # noqa: E402  (msann.poisson imports this module lazily)
+
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "fashion_mnist": fashion_mnist,
     "npz": npz,
     "one_object": one_object,
+    "poisson": poisson_dataset,
     "two_object": two_object,
 }
 

@@ -582,8 +582,7 @@ def to_dataset(
     ``unit_shape`` is the input image shape ``(C, M, M)`` (channel-first, as
     the inputs are flattened); the metadata (JSON-serialisable) record the
     grid, channels, target shape ``[M, M]`` and generation settings.  Inputs
-    have ``C M^2`` columns and targets ``M^2``, so ``Dataset`` must admit
-    targets of another width than the inputs unless ``inputs="kappa"``.
+    have ``C M^2`` columns and targets ``M^2`` (``Dataset.target_shape``).
     """
     from msann.data import Dataset
 
@@ -608,6 +607,7 @@ def to_dataset(
         val_targets=np.ascontiguousarray(validation.outputs, dtype=np.float32),
         unit_shape=data.input_shape,
         metadata=metadata,
+        target_shape=data.output_shape,
     )
 
 

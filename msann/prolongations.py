@@ -71,8 +71,10 @@ METHODS = {
 #: Strategy -> the layout of its unit graphs.
 STRATEGIES = {"path": "path", "grid": "grid", "grid-shuffled": "grid", "random-orthogonal": "path"}
 
-#: Smallest side a level may have (the interpolation recipe needs two vertices).
-MINIMUM_SIDE = 2
+#: Smallest side a level may have.  A side of 1 is reached from 2 by the
+#: symmetric map ``[1, 1]^T / sqrt 2`` whatever the method (every unit vector
+#: is optimal for a one-vertex graph; this one treats both fine vertices alike).
+MINIMUM_SIDE = 1
 
 
 def grid_shape(width: int) -> tuple[int, int]:
@@ -114,7 +116,7 @@ def unit_shapes(width: int, *, levels: int, layout: str, input_shape: Sequence[i
     Raises
     ------
     ValueError
-        When the width cannot be halved ``levels`` times (every side stays >= 2).
+        When the width cannot be halved ``levels`` times (an odd side cannot be halved).
 
     Examples
     --------
@@ -148,6 +150,8 @@ def unit_shapes(width: int, *, levels: int, layout: str, input_shape: Sequence[i
 
 @functools.lru_cache(maxsize=256)
 def _one_dimensional_map(n_small: int, method: str) -> np.ndarray:
+    if n_small == 1:
+        return np.full((2, 1), 1.0 / math.sqrt(2.0))
     if method == "recipe":
         return get_recipe("path-interpolation").prolongation(n_small)
     if method == "spectral":

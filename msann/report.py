@@ -95,7 +95,7 @@ HISTORY_HEADER = ("label", "cost", "val_mse", "seconds")
 
 #: Axis labels of the two abscissae of :func:`plot_error_vs_cost`.
 AXIS_LABELS = {
-    "cost": "training cost C(t) (fine-model minibatch equivalents)",
+    "cost": "training cost C(t) (examples, in fine-model equivalents)",
     "seconds": "wall-clock seconds",
 }
 

@@ -370,17 +370,17 @@ def test_check_sizes_dimension(registry):
 
 def test_check_sizes_levels_use_unit_shapes(registry):
     run = parse_config({"data": {"name": "toy"}, "model": {"widths": [16, 8, 16]}}, source_name="r.toml").runs[0]
-    check_sizes(run.replace(**{"hierarchy.levels": 2}), dimension=16, unit_shape=(16,))  # 8 -> 4 -> 2
+    check_sizes(run.replace(**{"hierarchy.levels": 3}), dimension=16, unit_shape=(16,))  # 8 -> 4 -> 2 -> 1
     with pytest.raises(ConfigError) as info:
-        check_sizes(run.replace(**{"hierarchy.levels": 3}), dimension=16, unit_shape=(16,))  # 8 -> 1
+        check_sizes(run.replace(**{"hierarchy.levels": 4}), dimension=16, unit_shape=(16,))  # 1 is odd
     message = str(info.value)
-    assert message.startswith("r.toml: [hierarchy] levels = 3 is too deep for [model] widths[1] = 8")
-    # A 4 x 4 image halves twice as a grid (4x4 -> 4x2 -> 2x2), not three times.
-    grid = run.replace(**{"hierarchy.strategy": "grid-shuffled", "model.widths": [16, 16]})
-    check_sizes(grid.replace(**{"hierarchy.levels": 2}), dimension=16, unit_shape=(4, 4))
-    with pytest.raises(ConfigError, match=r"levels = 3 is too deep for \[model\] widths\[0\] = 16 .*'grid-shuffled'"):
-        check_sizes(grid.replace(**{"hierarchy.levels": 3}), dimension=16, unit_shape=(4, 4))
-    check_sizes(grid.replace(**{"hierarchy.levels": 3, "hierarchy.strategy": "path"}), dimension=16, unit_shape=(4, 4))
+    assert message.startswith("r.toml: [hierarchy] levels = 4 is too deep for [model] widths[1] = 8")
+    # A 3 x 4 image halves once as a grid (3x4 -> 3x2), then its longest side is 3: odd.
+    grid = run.replace(**{"hierarchy.strategy": "grid-shuffled", "model.widths": [12, 12]})
+    check_sizes(grid.replace(**{"hierarchy.levels": 1}), dimension=12, unit_shape=(3, 4))
+    with pytest.raises(ConfigError, match=r"levels = 2 is too deep for \[model\] widths\[0\] = 12 .*'grid-shuffled'"):
+        check_sizes(grid.replace(**{"hierarchy.levels": 2}), dimension=12, unit_shape=(3, 4))
+    check_sizes(grid.replace(**{"hierarchy.levels": 2, "hierarchy.strategy": "path"}), dimension=12, unit_shape=(3, 4))
 
 
 def test_check_sizes_method_hook(registry, fas_method):

@@ -335,6 +335,10 @@ def test_to_dataset(tmp_path):
     assert tuple(dataset.unit_shape) == (1, 5, 5)
     assert dataset.metadata["target_shape"] == [5, 5] and dataset.metadata["channels"] == ["kappa"]
     json.dumps(dataset.metadata)
+    assert dataset.target_shape == (5, 5)
+    full = to_dataset(generate_poisson_data(10, grid_size=5, seed=0, cache=False), n_val=2, seed=0)
+    assert full.train_inputs.shape == (8, 4 * 25) and full.train_targets.shape == (8, 25)  # kappa, f, x, y -> u
+    assert full.unit_shape == (4, 5, 5) and full.target_shape == (5, 5)
     train, validation = split(data, n_val=2, seed=0)
     np.testing.assert_array_equal(dataset.val_targets, validation.outputs)
     np.testing.assert_array_equal(dataset.train_inputs, train.inputs)
