@@ -201,7 +201,13 @@ class MultilevelMethod(Protocol):
     ``smooth_step(level, inputs, targets) -> float``
         One smoothing step (one minibatch) at ``level``; returns its training loss.
     ``down(level)`` / ``up(level)``
-        Transfer from ``level`` to ``level + 1`` before its visits, and back after them.
+        Transfer from ``level`` to ``level + 1`` before its visits, and back
+        after them.  They may return the cost (in examples, fine-model
+        equivalents) of work they do besides smoothing (FAS: the tau
+        gradients); the driver adds it to ``C(t)``.
+    ``batch(level, stream)`` (optional)
+        The minibatch of the next smoothing step at ``level``; without it the
+        driver takes ``next(stream)`` (FAS reuses its tau batch on coarse levels).
     ``evaluate(inputs, targets) -> dict``
         Validation errors of the finest model (the first entry is the logged error).
     ``state_dict()`` / ``load_state_dict(state)``
@@ -212,9 +218,9 @@ class MultilevelMethod(Protocol):
 
     def smooth_step(self, level: int, inputs, targets) -> float: ...
 
-    def down(self, level: int) -> None: ...
+    def down(self, level: int) -> float | None: ...
 
-    def up(self, level: int) -> None: ...
+    def up(self, level: int) -> float | None: ...
 
     def evaluate(self, inputs, targets) -> dict: ...
 

@@ -280,12 +280,13 @@ def train(
         evaluate()
     last_save = time.perf_counter()
     steps_here = 0
+    choose_batch = getattr(method, "batch", None)
     with _progress(cost_budget, label, progress) as bar:
         bar.update(min(state["cost"], cost_budget))
         while state["cost"] < cost_budget:
             kind, level = events[state["position"]]
             if kind == "smooth":
-                inputs, targets = next(stream)
+                inputs, targets = next(stream) if choose_batch is None else choose_batch(level, stream)
                 losses.append(method.smooth_step(level, inputs, targets))
                 state["cost"] += step_costs[level]
                 state["steps"] += 1
@@ -296,10 +297,11 @@ def train(
                 state["substep"] += 1
                 if state["substep"] < visits[level]:
                     continue
-            elif kind == "down":
-                method.down(level)
             else:
-                method.up(level)
+                extra = method.down(level) if kind == "down" else method.up(level)
+                if extra:
+                    state["cost"] += float(extra)
+                    bar.update(min(float(extra), max(cost_budget - bar.n, 0)))
             state["substep"] = 0
             state["position"] += 1
             if state["position"] == len(events):
