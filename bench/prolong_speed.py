@@ -45,6 +45,16 @@ timings taken that way measure the neighbours.  Both pipelines run under the
 same setting; the 1-minute load average is recorded after every case, since a
 busy machine still slows everything down.
 
+Large grids (``--large``).  Grid 32x32 -> 64x64 (n = 4096) and 64x64 ->
+128x128 (n = 16384) at ``s = 1`` (beta = n_small / n_large fixed): the
+reference (CG + autograd on dense matrices) from the Kronecker-product start
+of the 1D eigenvalue matchings (a Munkres matching of 4096 x 1024 alone takes
+longer than the cap), capped at ``--ref-max-time``; then the torch backend
+(trust regions on the Kronecker-structured operators of
+:mod:`graphprolong.operators`, ``--device``) from the same start until it
+reaches the reference's objective.  The reference at n = 16384 needs 2 GB per
+dense matrix and is skipped unless ``--large-reference`` is given.
+
 Usage::
 
     python bench/prolong_speed.py --out bench_output
@@ -56,6 +66,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import warnings
 from collections import Counter
@@ -318,6 +329,70 @@ def report(rows: list[dict], total_seconds: float) -> str:
     )
 
 
+#: ``--large`` cases: half side m of the grids m x m -> 2m x 2m.
+LARGE_SIDES = (32, 64)
+
+
+def bench_large(m: int, args: argparse.Namespace) -> dict:
+    """Reference vs the torch backend on grid m x m -> 2m x 2m at s = 1, from the same start."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from prolong_large import kronecker_matching_start, problem_for
+
+    from graphprolong import torch_backend
+
+    start = kronecker_matching_start(m)
+    structured = problem_for(m, 1.0)
+    row = {"case": f"grid {m}x{m}->{2 * m}x{2 * m}", "n_large": 4 * m * m, "s": 1.0}
+    if 4 * m * m <= 4096 or args.large_reference:
+        dense = ProlongationProblem(grid_graph((m, m)), grid_graph((2 * m, 2 * m)), s=1.0, beta=structured.beta)
+        dense.small.distances, dense.large.distances  # built outside the timing
+        begin = time.perf_counter()
+        result = solve(dense, init=start, optimizer="conjugate-gradient", backend="autograd", scale_start="direct",
+                       max_iterations=10**6, tolerance=1e-30, max_time=args.ref_max_time)
+        row["reference"] = {"objective": result.objective, "iterations": result.iterations,
+                            "seconds": time.perf_counter() - begin, "initial_objective": result.initial_objective}
+        threshold = result.objective * (1 + REACH_RTOL)
+    else:
+        row["reference"], threshold = None, -np.inf
+    objective = torch_backend.TorchObjective(structured, device=args.device)
+    begin = time.perf_counter()
+    P, iterations, reason, log = torch_backend.minimize(
+        objective, objective.tensor(start), min_gradient_norm=1e-10 * torch_backend.gradient_scale(structured),
+        max_time=args.ours_max_time,
+    )
+    seconds = time.perf_counter() - begin
+    reached = next((stamp for stamp, value in zip(log["time"], log["objective"]) if value <= threshold), None)
+    row["ours"] = {"objective": log["objective"][-1], "iterations": iterations, "seconds": seconds,
+                   "seconds_to_reach": reached, "stopping_reason": reason, "device": str(objective.device)}
+    row["load_average"] = os.getloadavg()[0]
+    reference = row["reference"]
+    print(
+        f"{row['case']} s=1: "
+        + (f"reference E={reference['objective']:.6g} after {reference['iterations']} it in {reference['seconds']:.1f} s "
+           f"({reference['seconds'] / max(reference['iterations'], 1):.2f} s/it); " if reference else "reference skipped; ")
+        + f"torch TR ({objective.device}) E={row['ours']['objective']:.6g} after {iterations} it in {seconds:.1f} s, "
+        f"reached the reference's E in {_seconds(reached)} s; load {row['load_average']:.2f}",
+        flush=True,
+    )
+    return row
+
+
+def large_table(rows: list[dict]) -> str:
+    lines = ["| case | n_large | ref final E | ref it | ref s | ref s/it | torch final E | torch it | torch s to ref E | speed-up |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        reference, run = row["reference"], row["ours"]
+        if reference is None:
+            lines.append(f"| {row['case']} | {row['n_large']} | - | - | - | - | {run['objective']:.6g} | {run['iterations']} | - | - |")
+            continue
+        lines.append(
+            f"| {row['case']} | {row['n_large']} | {reference['objective']:.6g} | {reference['iterations']} | "
+            f"{reference['seconds']:.1f} | {reference['seconds'] / max(reference['iterations'], 1):.2f} | {run['objective']:.6g} | "
+            f"{run['iterations']} | {_seconds(run['seconds_to_reach'])} | {_speedup(reference, run)} |"
+        )
+    return "\n".join(lines)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench_output"), help="output folder (default: bench_output)")
@@ -326,6 +401,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--s", nargs="+", type=float, default=list(S_VALUES), help="weights s (default: 0 0.5 1)")
     parser.add_argument("--ref-max-time", type=float, default=120.0, help="cap of each reference run, seconds (default: 120)")
     parser.add_argument("--ours-max-time", type=float, default=40.0, help="cap of each of our runs, seconds (default: 40)")
+    parser.add_argument("--large", action="store_true", help="grid 32x32->64x64 and 64x64->128x128 at s = 1 with the torch backend")
+    parser.add_argument("--large-reference", action="store_true", help="also run the reference at n = 16384 (2 GB matrices)")
+    parser.add_argument("--device", default="auto", help="torch device of --large (auto, cpu, cuda)")
     args = parser.parse_args(argv)
     if args.quick:
         args.cases = args.cases or list(QUICK_CASES)
@@ -337,6 +415,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.large:
+        begin = time.perf_counter()
+        rows = [bench_large(m, args) for m in LARGE_SIDES]
+        text = f"## Large grids, s = 1: reference (CG, autograd) vs torch trust regions\n\n{large_table(rows)}\n"
+        print("\n" + text + f"\nTotal {time.perf_counter() - begin:.0f} s")
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "prolong_speed_large.md").write_text(text)
+        (args.out / "prolong_speed_large.json").write_text(json.dumps({"rows": rows}, indent=2, default=str))
+        return
     factories = {**CASES, **QUICK_CASES}
     begin = time.perf_counter()
     warm_up()
