@@ -58,15 +58,23 @@ METHODS = ("auto", "recipe", "spectral", "optimize")
 _RECIPE_PREFERENCE = ("-interpolation", "-spectral")
 
 
-def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Return the cache folder: ``cache_dir``, else ``$GRAPHPROLONG_CACHE``, else the platform cache."""
+def cache_directory(
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    variable: str = CACHE_ENVIRONMENT_VARIABLE,
+    application: str = "graphprolong",
+) -> Path:
+    """Return the cache folder: ``cache_dir``, else ``$GRAPHPROLONG_CACHE`` (``variable``), else the platform cache.
+
+    ``variable`` and ``application`` let other packages (msann) keep their own folder the same way.
+    """
     if cache_dir is not None:
         return Path(cache_dir)
-    if os.environ.get(CACHE_ENVIRONMENT_VARIABLE):
-        return Path(os.environ[CACHE_ENVIRONMENT_VARIABLE])
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
     from platformdirs import user_cache_dir
 
-    return Path(user_cache_dir("graphprolong"))
+    return Path(user_cache_dir(application))
 
 
 def _graph_digest(matrices: GraphMatrices, digest) -> None:

@@ -31,6 +31,12 @@ def array_checksum(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, write) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
     path = Path(path)
@@ -41,6 +47,7 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> Path:
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

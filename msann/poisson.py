@@ -72,6 +72,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from graphprolong._checks import check_choice, check_finite_array, check_positive_int, check_real
+from graphprolong.cache import cache_directory as _cache_directory
 from graphprolong.io import array_checksum, atomic_write_bytes
 
 __all__ = [
@@ -394,13 +395,7 @@ def _solve_all(parameters: np.ndarray, grid_size: int, face_mean: str, progress:
 
 def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
     """Return the cache folder: ``cache_dir``, else ``$MSANN_CACHE``, else the platform cache for ``msann``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    if os.environ.get(CACHE_ENVIRONMENT_VARIABLE):
-        return Path(os.environ[CACHE_ENVIRONMENT_VARIABLE])
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("msann"))
+    return _cache_directory(cache_dir, variable=CACHE_ENVIRONMENT_VARIABLE, application="msann")
 
 
 def _cache_record(n_samples: int, grid_size: int, seed: int, face_mean: str) -> dict[str, Any]:
