@@ -97,7 +97,7 @@ def _sweep_command(args: argparse.Namespace) -> int:
              for name in ("gamma", "levels", "k")}
     runs = expand_sweep(config, **lists)
     records = run_experiment(config, out, runs=runs, device=args.device, resume=args.resume, progress=_progress(args),
-                             plot_title=f"{config.name}: sweep")
+                             plot_title=f"{config.name}: sweep", plot_every_run=False)
     write_sweep(out, records, title=f"{config.name}: sweep")
     if not args.quiet:
         print((out / "sweep.md").read_text())

@@ -23,6 +23,7 @@ import torch
 
 from .config import ConfigError, ExperimentConfig, RunConfig, check_sizes
 from .data import Dataset, MinibatchStream, load_dataset
+from .fas import build_fas_method
 from .msann import MsANN, build_msann
 from .prolongations import layer_maps
 from .report import RunRecord, plot_error_vs_cost, write_summary
@@ -85,7 +86,7 @@ def build_msann_method(run: RunConfig, dataset: Dataset, device: torch.device) -
 
 
 #: Method name -> builder ``(run, dataset, device) -> MultilevelMethod``.
-BUILDERS: dict[str, Callable] = {"msann": build_msann_method}
+BUILDERS: dict[str, Callable] = {"msann": build_msann_method, "fas": build_fas_method}
 
 
 def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: Path, *, resume: bool, progress: bool | None) -> RunRecord:
@@ -103,6 +104,9 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
         params=params, label=run.label, progress=progress,
     )
     extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device)}
+    summary_fields = getattr(method, "summary_fields", None)  # optional method hook: its own summary.json keys
+    if summary_fields is not None:
+        extra.update(summary_fields(result))
     return RunRecord(run.label, params, result.history, result.total_cost, result.wall_seconds, extra)
 
 
@@ -115,6 +119,7 @@ def run_experiment(
     resume: bool = False,
     progress: bool | None = None,
     plot_title: str | None = None,
+    plot_every_run: bool = True,
     on_run: Callable[[RunRecord], None] | None = None,
 ) -> list[RunRecord]:
     """Train every run (default: ``config.runs``) and write the report files to ``out_dir``.
@@ -123,27 +128,35 @@ def run_experiment(
     trains.  ``device`` overrides each run's ``[train] device`` unless it is
     ``"auto"`` and the run names one.  With ``resume``, a run whose
     checkpoint reached its budget is not retrained: it continues (a no-op)
-    from the checkpoint.
+    from the checkpoint.  ``summary.json`` is rewritten after every run; the
+    plot too unless ``plot_every_run`` is false (then once, at the end).
     """
     runs = list(config.runs if runs is None else runs)
     source = str(config.path) if config.path is not None else config.name
     out_dir = Path(out_dir)
     cache: dict = {}
     datasets = []
+    devices = []
     for run in runs:
         dataset = load_run_data(run, source=source, cache=cache)
         check_sizes(run, dimension=dataset.dimension, unit_shape=dataset.unit_shape)
         datasets.append(dataset)
+        name = device if device != "auto" or run.train["device"] == "auto" else run.train["device"]
+        try:
+            devices.append(resolve_device(name))
+        except ValueError as error:
+            where = "--device" if name == device and device != "auto" else f"[train] device (run {run.label!r})"
+            raise ConfigError(source, f"{where}: {error}") from None
     records: list[RunRecord] = []
     labels = [run.label for run in runs]
     if len(set(labels)) != len(labels):
         raise ConfigError(source, f"run labels must be unique; got {labels}")
-    for run, dataset in zip(runs, datasets):
-        chosen = resolve_device(device if device != "auto" or run.train["device"] == "auto" else run.train["device"])
+    for position, (run, dataset, chosen) in enumerate(zip(runs, datasets, devices)):
         record = _train_run(run, dataset, chosen, out_dir / "runs" / run_slug(run.label), resume=resume, progress=progress)
         records.append(record)
         write_summary(out_dir, recipe=config.source, runs=records)
-        plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=plot_title or config.name)
+        if plot_every_run or position == len(runs) - 1:
+            plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=plot_title or config.name)
         if on_run is not None:
             on_run(record)
     return records

@@ -255,7 +255,10 @@ def train(
         errors = method.evaluate(*validation)
         error = next(iter(errors.values()))
         if not math.isfinite(error):
-            raise DivergenceError(f"{label}: the validation error became {error} at cost {state['cost']:.6g}; stopped.")
+            raise DivergenceError(
+                f"{label}: the validation error became {error} at cost {state['cost']:.6g}; stopped. "
+                f"The last good checkpoint{' ' + str(path) if path else ''} is kept."
+            )
         state["history"].append((state["cost"], error, seconds()))
         state["evaluations"].append(dict(errors, cost=state["cost"]))
         if on_evaluate is not None:
