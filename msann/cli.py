@@ -35,6 +35,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="TABLE.KEY=VALUE",
                         help="override a recipe value (TOML syntax; repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue each run from its checkpoint in --out")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 is fastest on a shared machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no table")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
 
@@ -55,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1; got {args.threads}")
+        torch.set_num_threads(args.threads)
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
