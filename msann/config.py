@@ -355,11 +355,18 @@ class Method:
     check_sizes : callable, optional
         ``check_sizes(run, *, dimension, unit_shape)`` once the data is
         loaded; raises ``ValueError`` like ``check``.
+    uses_model : bool
+        Whether the method builds its network from ``[model]`` (the MLP
+        autoencoder widths) and coarsens it with ``[hierarchy] strategy``.
+        A method that brings its own network (FAS: ``[fas] architecture``)
+        sets False: a ``[model]`` table in its recipe is then an error, and
+        the MsANN width checks of :func:`check_sizes` are not applied.
     """
 
     tables: tuple[str, ...] = ()
     check: Callable[[RunConfig], None] | None = None
     check_sizes: Callable[..., None] | None = None
+    uses_model: bool = True
 
 
 #: Training methods by name (``method = "..."`` in a recipe).
@@ -400,6 +407,7 @@ def register_table(name: str, fields: Mapping[str, Field], *,
 def register_method(name: str, *, tables: Sequence[str] = (),
                     check: Callable[[RunConfig], None] | None = None,
                     check_sizes: Callable[..., None] | None = None,
+                    uses_model: bool = True,
                     replace: bool = False) -> None:
     """Add a training method, selectable with ``method = name``.
 
@@ -410,6 +418,8 @@ def register_method(name: str, *, tables: Sequence[str] = (),
     tables : sequence of str
         Registered tables its runs use (:func:`register_table` them first).
     check, check_sizes : callable, optional
+        See :class:`Method`.
+    uses_model : bool
         See :class:`Method`.
     replace : bool
         Allow replacing a method registered before.
@@ -422,7 +432,7 @@ def register_method(name: str, *, tables: Sequence[str] = (),
                 f"method {name!r} uses table [{table}], which is not a registered extra table "
                 f"(registered: {', '.join(_extra_tables()) or 'none'})"
             )
-    METHODS[name] = Method(tuple(tables), check, check_sizes)
+    METHODS[name] = Method(tuple(tables), check, check_sizes, uses_model)
 
 
 def _extra_tables() -> list[str]:
@@ -793,6 +803,11 @@ def _build_run(values: Mapping[str, Any], *, source: str, where: str) -> RunConf
         given = _check_mapping(values.get(table, {}), f"{where}[{table}]")
         if table == "data":
             tables[table] = _resolve_data(given, where=where)
+        elif table == "model" and not method.uses_model and table in values:
+            raise ValueError(
+                f"{where}table [model] is not used by method {method_name!r} (it builds its own network; "
+                f"its tables: data, hierarchy, train{''.join(', ' + extra for extra in method.tables)})"
+            )
         elif table in CORE_TABLES or table in method.tables:
             tables[table] = _resolve_table(table, given, where=where)
         elif table in values:
@@ -1078,6 +1093,19 @@ def check_sizes(run: RunConfig, *, dimension: int, unit_shape: tuple[int, ...]) 
             f"[data] name {name!r}: unit shape {unit_shape} has {math.prod(unit_shape)} units "
             f"but the data dimension is {dimension}",
         )
+    if METHODS[run.method].uses_model:
+        _check_model_sizes(run, dimension=dimension, unit_shape=unit_shape)
+    hook = METHODS[run.method].check_sizes
+    if hook is not None:
+        try:
+            hook(run, dimension=dimension, unit_shape=unit_shape)
+        except ValueError as error:
+            raise ConfigError(source, f"{error} (run {run.label!r})") from None
+
+
+def _check_model_sizes(run: RunConfig, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
+    """The MsANN checks: [model] widths against the data, and the hierarchy's depth against every width."""
+    source, name = run.source_name, run.data["name"]
     widths = run.model["widths"]
     if widths[0] != dimension or widths[-1] != dimension:
         raise ConfigError(
@@ -1101,12 +1129,6 @@ def check_sizes(run: RunConfig, *, dimension: int, unit_shape: tuple[int, ...]) 
                     f"[hierarchy] levels = {levels} is too deep for [model] widths[{index}] = {width} "
                     f"with [hierarchy] strategy {strategy!r} (run {run.label!r}): {error}",
                 ) from None
-    hook = METHODS[run.method].check_sizes
-    if hook is not None:
-        try:
-            hook(run, dimension=dimension, unit_shape=unit_shape)
-        except ValueError as error:
-            raise ConfigError(source, f"{error} (run {run.label!r})") from None
 
 
 # --------------------------------------------------------------------------- sweeps

@@ -780,4 +780,4 @@ def build_fas_method(run, dataset, device: torch.device | str) -> FAS:
 
 
 register_table("fas", FAS_FIELDS, replace=True)
-register_method("fas", tables=("fas",), check=_check_run, check_sizes=_check_data, replace=True)
+register_method("fas", tables=("fas",), check=_check_run, check_sizes=_check_data, uses_model=False, replace=True)

@@ -31,7 +31,7 @@ import pytest
 import torch
 
 from msann.cli import main
-from msann.config import DEFAULT_CHECKPOINT_SECONDS, ConfigError, check_sizes, load_config
+from msann.config import DEFAULT_CHECKPOINT_SECONDS, METHODS, ConfigError, check_sizes, load_config
 from msann.experiment import run_slug  # also registers every method (BUILDERS), e.g. 'fas'
 from msann.poisson import INPUT_CHANNELS
 from msann.training import CHECKPOINT_NAME, load_checkpoint
@@ -166,8 +166,11 @@ def test_every_shipped_recipe_loads_and_fits_its_data(recipe):
         dimension, unit_shape = _recipe_sizes(dict(run.data))
         check_sizes(run, dimension=dimension, unit_shape=unit_shape)
         # The same check refuses data of another dimension (so that this test can fail at all).
-        with pytest.raises(ConfigError, match=r"\[model\] widths"):
-            check_sizes(run, dimension=dimension * 4, unit_shape=(dimension * 4,))
+        with pytest.raises(ConfigError, match=r"unit shape .* but the data dimension is"):
+            check_sizes(run, dimension=dimension * 4, unit_shape=unit_shape)
+        if METHODS[run.method].uses_model:
+            with pytest.raises(ConfigError, match=r"\[model\] widths"):
+                check_sizes(run, dimension=dimension * 4, unit_shape=(dimension * 4,))
 
 
 def test_the_demo_recipe_compares_default_with_msann():

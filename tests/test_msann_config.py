@@ -14,7 +14,6 @@ import pytest
 from msann import config as cfg
 from msann.config import (
     DEFAULT_CHECKPOINT_SECONDS,
-    FIELDS,
     ConfigError,
     Field,
     check_sizes,
@@ -39,6 +38,20 @@ def toy(*, length: int = 16, noise: float = 0.05, run_length: int | None = None,
 def files(*, path: str, shape: Sequence[int] | None = None, seed: int = 0):
     """A stand-in loader with a required option."""
     raise AssertionError("config validation must not load data")
+
+
+@pytest.fixture(autouse=True)
+def isolated_methods(monkeypatch):
+    """Each test sees only the core tables and the ``msann`` method.
+
+    Other test modules import :mod:`msann.fas`, which registers the real
+    ``[fas]`` table and ``fas`` method at import; the messages checked here
+    list the registered tables, so they must not depend on test order.
+    """
+    monkeypatch.setattr(cfg, "METHODS", {"msann": cfg.METHODS["msann"]})
+    monkeypatch.setattr(cfg, "FIELDS", {name: cfg.FIELDS[name] for name in cfg.CORE_TABLES if name in cfg.FIELDS})
+    monkeypatch.setattr(cfg, "TABLE_CHECKS", {name: check for name, check in cfg.TABLE_CHECKS.items()
+                                              if name in cfg.CORE_TABLES})
 
 
 @pytest.fixture
@@ -117,7 +130,7 @@ def test_defaults_fill_every_table(registry, tmp_path):
                               "kind": "fire", "n_train": 100}
     assert run.data_options == {"length": 16, "noise": 0.05, "run_length": None, "kind": "fire", "n_train": 100}
     for table in ("hierarchy", "train"):
-        assert dict(getattr(run, table)) == {key: spec.default for key, spec in FIELDS[table].items()}
+        assert dict(getattr(run, table)) == {key: spec.default for key, spec in cfg.FIELDS[table].items()}
     assert run.model["widths"] == (16, 4, 16) and run.model["bias"] is True
     assert run.train["checkpoint_every"] == DEFAULT_CHECKPOINT_SECONDS
     assert experiment.source == {"data": {"name": "toy", "length": 16}, "model": {"widths": [16, 4, 16]}}
@@ -153,7 +166,7 @@ lr = 1e-3
     default, deep = experiment.runs
     assert (default.hierarchy["levels"], default.hierarchy["gamma"]) == (0, 2)
     assert (deep.hierarchy["levels"], deep.hierarchy["gamma"], deep.train["lr"]) == (4, 2, 1e-3)
-    assert default.train["lr"] == FIELDS["train"]["lr"].default
+    assert default.train["lr"] == cfg.FIELDS["train"]["lr"].default
 
 
 def test_override_wins_over_base_and_runs(registry, tmp_path):
@@ -318,7 +331,7 @@ def test_runs_are_read_only(registry):
         run.train["lr"] = 1.0
     values = run.to_dict()
     values["model"]["widths"].append(5)
-    assert run.model["widths"] == FIELDS["model"]["widths"].default
+    assert run.model["widths"] == cfg.FIELDS["model"]["widths"].default
 
 
 def test_replace_and_with_overrides_validate(registry):
@@ -335,7 +348,7 @@ def test_replace_and_with_overrides_validate(registry):
 
 
 def test_registered_method_tables_and_checks(registry, fas_method):
-    assert FIELDS["fas"]["tau"].default == 1.0
+    assert cfg.FIELDS["fas"]["tau"].default == 1.0
     [run] = parse_config({"data": {"name": "toy"}, "method": "fas"}).runs
     assert dict(run.extra["fas"]) == {"tau": 1.0, "sweeps": 2}
     message = error_of({"data": {"name": "toy"}, "method": "fas", "fas": {"sweeps": 9}})
