@@ -9,6 +9,12 @@ it with :func:`msann.training.train` and records a
 ``summary.json``, ``history.csv`` and ``error_vs_cost.png`` (see
 :mod:`msann.report`), rewritten after every run, and one checkpoint folder
 per run under ``runs/``.
+
+Every evaluation also measures the same errors on a fixed subset of the
+training data (its first :data:`TRAINING_EVALUATION_SIZE` examples, or as
+many as the validation set has if fewer): ``errors.csv`` lists every error of
+every evaluation, and ``errors.png`` draws them (validation solid, training
+dashed; against work units when every run reports ``work_units``).
 """
 
 from __future__ import annotations
@@ -26,15 +32,18 @@ from .data import Dataset, MinibatchStream, load_dataset
 from .fas import build_fas_method
 from .msann import MsANN, build_msann
 from .prolongations import layer_maps
-from .report import RunRecord, plot_error_vs_cost, write_summary
+from .report import RunRecord, plot_error_vs_cost, plot_errors, write_errors, write_summary
 from .training import CHECKPOINT_NAME, train
 
-__all__ = ["BUILDERS", "DEVICES", "build_msann_method", "load_run_data", "resolve_device", "run_experiment", "run_slug"]
+__all__ = ["BUILDERS", "DEVICES", "TRAINING_EVALUATION_SIZE", "build_msann_method", "load_run_data", "resolve_device", "run_experiment", "run_slug"]
 
 logger = logging.getLogger(__name__)
 
 #: Accepted ``--device`` values (``cuda:N`` too).
 DEVICES = ("auto", "cpu", "cuda")
+
+#: At most this many training examples are evaluated beside the validation set.
+TRAINING_EVALUATION_SIZE = 1000
 
 
 def resolve_device(name: str) -> torch.device:
@@ -95,9 +104,12 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
     stream = MinibatchStream(dataset.train_inputs, dataset.train_targets, batch_size=run.train["batch_size"],
                              seed=run.train["seed"], device=device)
     validation = (torch.as_tensor(dataset.val_inputs, device=device), torch.as_tensor(dataset.val_targets, device=device))
+    size = min(TRAINING_EVALUATION_SIZE, len(dataset.val_inputs), len(dataset.train_inputs))
+    training = (torch.as_tensor(dataset.train_inputs[:size], device=device),
+                torch.as_tensor(dataset.train_targets[:size], device=device))
     params = run.to_dict()
     result = train(
-        method, stream, validation,
+        method, stream, validation, training=training,
         gamma=run.hierarchy["gamma"], k=run.hierarchy["k"], cost_budget=run.train["cost_budget"],
         batch_size=run.train["batch_size"], eval_points=run.train["eval_points"],
         checkpoint=folder / CHECKPOINT_NAME, checkpoint_every=run.train["checkpoint_every"], resume=resume,
@@ -107,7 +119,8 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
     summary_fields = getattr(method, "summary_fields", None)  # optional method hook: its own summary.json keys
     if summary_fields is not None:
         extra.update(summary_fields(result))
-    return RunRecord(run.label, params, result.history, result.total_cost, result.wall_seconds, extra)
+    return RunRecord(run.label, params, result.history, result.total_cost, result.wall_seconds, extra,
+                     evaluations=result.evaluations)
 
 
 def run_experiment(
@@ -155,8 +168,10 @@ def run_experiment(
         record = _train_run(run, dataset, chosen, out_dir / "runs" / run_slug(run.label), resume=resume, progress=progress)
         records.append(record)
         write_summary(out_dir, recipe=config.source, runs=records)
+        write_errors(out_dir, records)
         if plot_every_run or position == len(runs) - 1:
             plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=plot_title or config.name)
+            plot_errors(records, out_dir / "errors.png", title=plot_title or config.name)
         if on_run is not None:
             on_run(record)
     return records

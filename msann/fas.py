@@ -598,7 +598,7 @@ class FAS:
         return {"val_l2": squared / targets.numel(), "val_linf": largest, "val_rel_l2": relative / targets.shape[0]}
 
     def summary_fields(self, result) -> dict:
-        """``best_val_l2``, ``best_val_linf``, ``work_units`` (``C / b``) and the hidden widths per level, for summary.json."""
+        """``best_val_l2``, ``best_val_linf``, ``best_train_l2``, ``best_train_linf`` (on the training subset), ``work_units`` (``C / b``) and the hidden widths per level, for summary.json."""
         def best(key: str) -> float | None:
             values = [e[key] for e in result.evaluations if key in e and math.isfinite(e[key])]
             return min(values) if values else None
@@ -607,6 +607,8 @@ class FAS:
         return {
             "best_val_l2": best("val_l2"),
             "best_val_linf": best("val_linf"),
+            "best_train_l2": best("train_l2"),
+            "best_train_linf": best("train_linf"),
             "work_units": result.total_cost / batch if batch else None,
             "level_widths": [list(plan.fine_widths) for plan in self.plans] + (
                 [list(self.plans[-1].coarse_widths)] if self.plans else []),

@@ -30,6 +30,12 @@ Output files (a stable public format)
     run, runs in the order of ``summary.json``, points in increasing cost.
     Floats are written with ``repr`` (they read back exactly); a non-finite
     error is written ``nan`` or ``inf``.
+``errors.csv``
+    Header ``label,cost,NAME...``: every error of every evaluation
+    (:attr:`RunRecord.evaluations`), e.g. ``val_mse,train_mse`` for MsANN
+    and ``val_l2,val_linf,val_rel_l2,train_l2,train_linf,train_rel_l2``
+    for FAS (``train_*``: the same errors on a fixed training subset);
+    :func:`write_errors`.  ``errors.png`` draws them (:func:`plot_errors`).
 
 Cost is the paper's accounting, C(t) (SPEC section 3): a step on level ``k``
 with batch ``b`` costs ``(|M_k| / |M_0|) * b`` fine-model minibatch examples.
@@ -71,10 +77,13 @@ __all__ = [
     "RunRecord",
     "SUMMARY_KEYS",
     "HISTORY_HEADER",
+    "ERRORS_FILE",
     "plot_error_vs_cost",
+    "plot_errors",
     "read_summary",
     "sweep_markdown",
     "sweep_table",
+    "write_errors",
     "write_summary",
     "write_sweep",
 ]
@@ -92,6 +101,8 @@ SUMMARY_KEYS = (
 )
 #: Header row of ``history.csv``.
 HISTORY_HEADER = ("label", "cost", "val_mse", "seconds")
+#: Every error of every evaluation (:func:`write_errors`).
+ERRORS_FILE = "errors.csv"
 
 #: Axis labels of the two abscissae of :func:`plot_error_vs_cost`.
 AXIS_LABELS = {
@@ -126,6 +137,11 @@ class RunRecord:
     extra : dict, optional
         Method-specific summary fields merged into the run's ``summary.json``
         entry; their names may not be any of :data:`SUMMARY_KEYS`.
+    evaluations : list of dict, optional
+        Every evaluation's errors, ``{"cost": C, "val_mse": ...}`` or, for a
+        method that measures several, ``{"cost": C, "val_l2": ...,
+        "val_linf": ..., "train_l2": ...}`` (:func:`write_errors`,
+        :func:`plot_errors`).  Not part of ``summary.json``.
     """
 
     label: str
@@ -134,6 +150,7 @@ class RunRecord:
     total_cost: float
     wall_seconds: float
     extra: dict = field(default_factory=dict)
+    evaluations: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:
@@ -148,6 +165,7 @@ class RunRecord:
                 f"run {self.label!r}: extra may not reuse the summary keys {', '.join(SUMMARY_KEYS)}; got {', '.join(clashes)}"
             )
         self.history = _checked_history(self.label, self.history)
+        self.evaluations = _checked_evaluations(self.label, self.evaluations)
         self.total_cost = check_real("total_cost", self.total_cost)
         self.wall_seconds = check_real("wall_seconds", self.wall_seconds)
         last_cost = self.history[-1][0]
@@ -257,6 +275,15 @@ def _checked_history(label: str, history: Any) -> list[tuple[float, float, float
     if costs[0] != 0.0:
         raise ValueError(f"run {label!r}: the first history point must be at cost 0 (the initial error); got cost {costs[0]!r}")
     return points
+
+
+def _checked_evaluations(label: str, evaluations: Any) -> list[dict]:
+    checked = []
+    for index, evaluation in enumerate(evaluations):
+        if not isinstance(evaluation, Mapping) or "cost" not in evaluation:
+            raise ValueError(f"run {label!r}: evaluations[{index}] must be a dict with a 'cost' key; got {evaluation!r}")
+        checked.append({str(key): float(value) for key, value in evaluation.items()})
+    return checked
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -403,6 +430,107 @@ def _read_history(path: Path) -> dict[str, list[tuple[float, float, float]]]:
 
 
 # --------------------------------------------------------------------------- figures
+
+def _error_names(runs: Sequence[RunRecord]) -> list[str]:
+    """Every error key of the runs' evaluations (not ``cost``), in first-seen order."""
+    names: dict[str, None] = {}
+    for run in runs:
+        for evaluation in run.evaluations:
+            names.update((key, None) for key in evaluation if key != "cost")
+    return list(names)
+
+
+def write_errors(out_dir: str | os.PathLike, runs: Sequence[RunRecord]) -> Path:
+    """Write :data:`ERRORS_FILE`: one row per evaluation of every run, one column per error.
+
+    Header ``label,cost,NAME...`` with every error name of the runs'
+    :attr:`RunRecord.evaluations` (e.g. ``val_l2,val_linf,val_rel_l2,
+    train_l2,...``); a run that does not measure an error leaves its cell
+    empty.  Floats are written with ``repr``; the file is written atomically.
+    """
+    runs = _checked_runs(runs)
+    names = _error_names(runs)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("label", "cost", *names))
+    for run in runs:
+        for evaluation in run.evaluations:
+            writer.writerow((run.label, repr(evaluation["cost"]),
+                             *(repr(evaluation[name]) if name in evaluation else "" for name in names)))
+    return atomic_write_bytes(Path(out_dir) / ERRORS_FILE, lambda file: file.write(buffer.getvalue().encode()))
+
+
+#: Panel titles of :func:`plot_errors`, by error name without its ``val_``/``train_`` prefix.
+ERROR_TITLES = {
+    "mse": "mean squared error",
+    "l2": "L2 error (mean squared error)",
+    "linf": "L-infinity error (largest absolute error)",
+    "rel_l2": "relative L2 error (mean over samples)",
+}
+
+
+def plot_errors(runs: Sequence[RunRecord], path: str | os.PathLike, *, title: str | None = None, dpi: int = 150) -> Path:
+    """Save one log-log panel per error measure: validation (solid) and training (dashed) against cost.
+
+    The abscissa is work units when every run reports ``work_units`` in its
+    :attr:`RunRecord.extra` (FAS: ``C(t) / batch size``), else the cost C(t).
+    Runs keep their colours across the panels.
+
+    Parameters
+    ----------
+    runs : sequence of RunRecord
+        Runs with :attr:`RunRecord.evaluations`.
+    path : path
+        PNG file to write (atomically).
+    title : str, optional
+        Figure title.
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    runs = _checked_runs(runs)
+    dpi = check_positive_int("dpi", dpi)
+    names = _error_names(runs)
+    if not names:
+        raise ValueError("plot_errors needs runs with evaluations; none of the runs has any")
+    measures = list(dict.fromkeys(name.removeprefix("val_").removeprefix("train_") for name in names))
+    in_work_units = all(run.extra.get("work_units") and run.total_cost > 0 for run in runs)
+    figure = Figure(figsize=(5.2 * len(measures) + 2.4, 4.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(measures), squeeze=False)[0]
+    styles = _styles(runs, None)
+    for axis, measure in zip(axes, measures):
+        for run in runs:
+            scale = run.extra["work_units"] / run.total_cost if in_work_units else 1.0
+            for prefix, linestyle in (("val_", "-"), ("train_", "--")):
+                points = np.array([(e["cost"] * scale, e[prefix + measure]) for e in run.evaluations
+                                   if prefix + measure in e], dtype=float).reshape(-1, 2)
+                keep = (points[:, 0] > 0) & np.isfinite(points[:, 1]) & (points[:, 1] > 0)
+                if np.any(keep):
+                    axis.plot(points[keep, 0], points[keep, 1], color=styles[run.label]["color"], linestyle=linestyle,
+                              linewidth=1.4, label=run.label if prefix == "val_" else None)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("work units (fine minibatch forward + backward)" if in_work_units else AXIS_LABELS["cost"])
+        axis.set_title(ERROR_TITLES.get(measure, measure), fontsize="medium")
+        axis.grid(True, which="major", alpha=0.35)
+        axis.grid(True, which="minor", alpha=0.12)
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="0.3", linestyle="-"), Line2D([], [], color="0.3", linestyle="--")]
+    labels += ["validation", "training subset"]
+    figure.legend(handles, labels, loc="outside right center", fontsize="small")
+    if title:
+        figure.suptitle(title)
+    return atomic_write_bytes(path, lambda file: figure.savefig(file, format="png", dpi=dpi))
+
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 _LINESTYLES = ("-", "--", "-.", ":")

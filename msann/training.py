@@ -161,6 +161,7 @@ def train(
     stream,
     validation: tuple,
     *,
+    training: tuple | None = None,
     gamma: int = 1,
     k: int | Sequence[int] = 1,
     cost_budget: float,
@@ -184,6 +185,11 @@ def train(
         Infinite ``(inputs, targets)`` minibatches with ``state_dict``.
     validation : (inputs, targets)
         Tensors on the method's device.
+    training : (inputs, targets), optional
+        A fixed subset of the training data, evaluated at the same points as
+        ``validation``; its errors join each evaluation with the prefix
+        ``train_`` in place of ``val_`` (``val_l2`` -> ``train_l2``).  The
+        logged history stays the validation error.
     gamma : int
         Recursion count (1: V-cycle, 2: W-cycle).
     k : int or sequence of int
@@ -254,6 +260,8 @@ def train(
         check_losses()
         errors = method.evaluate(*validation)
         error = next(iter(errors.values()))
+        if training is not None:
+            errors.update({_training_key(key): value for key, value in method.evaluate(*training).items()})
         if not math.isfinite(error):
             raise DivergenceError(
                 f"{label}: the validation error became {error} at cost {state['cost']:.6g}; stopped. "
@@ -320,6 +328,11 @@ def train(
     save()
     state["seconds"] = seconds()
     return _result(state, len(events))
+
+
+def _training_key(key: str) -> str:
+    """The name of a validation error measured on training data: ``val_l2`` -> ``train_l2``."""
+    return "train_" + key.removeprefix("val_")
 
 
 def _result(state: dict, n_events: int) -> TrainResult:

@@ -10,6 +10,7 @@ networks' shapes, and clear errors before training.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -361,6 +362,7 @@ def test_each_recipe_runs_with_tiny_overrides_and_writes_the_fas_summary(recipe,
     monkeypatch.setenv("MSANN_CACHE", str(tmp_path / "cache"))
     plotted = []  # figures are msann.report's business (tested there); here they only cost seconds
     monkeypatch.setattr("msann.experiment.plot_error_vs_cost", lambda records, path, **options: plotted.append(path))
+    monkeypatch.setattr("msann.experiment.plot_errors", lambda records, path, **options: plotted.append(path))
     out = tmp_path / "out"
     tiny = ["data.n_samples=40", "data.grid_size=8", "train.batch_size=4",
             "train.cost_budget=40", "train.eval_points=3", "fas.rematch_every=1"]
@@ -369,12 +371,21 @@ def test_each_recipe_runs_with_tiny_overrides_and_writes_the_fas_summary(recipe,
         status = main(["run", recipe, "--device", "cpu", "--out", str(out), "--quiet",
                        *[part for item in tiny for part in ("--set", item)], *architecture])
     assert status == 0
-    assert plotted and plotted[-1] == out / "error_vs_cost.png"
+    assert plotted[-2:] == [out / "error_vs_cost.png", out / "errors.png"]
     runs = json.loads((out / "summary.json").read_text())["runs"]
     assert [run["label"] for run in runs] == ["1-level SGD", "FAS 2 levels", "FAS 3 levels", "FAS 4 levels",
                                               "FAS 2 levels, graph P"]
     for run in runs:
-        assert {"best_val_l2", "best_val_linf", "work_units", "wall_seconds"} <= set(run)
+        assert {"best_val_l2", "best_val_linf", "best_train_l2", "best_train_linf", "work_units", "wall_seconds"} <= set(run)
+        assert math.isfinite(run["best_train_l2"]) and run["best_train_linf"] >= math.sqrt(run["best_train_l2"]) * 0.999
         assert math.isfinite(run["best_val_l2"]) and run["best_val_l2"] <= run["initial_val_mse"]
         assert run["work_units"] == pytest.approx(run["total_cost"] / 4)
         assert run["work_units"] >= 10
+    with (out / "errors.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert set(rows[0]) == {"label", "cost", "val_l2", "val_linf", "val_rel_l2", "train_l2", "train_linf", "train_rel_l2"}
+    for run in runs:
+        mine = [row for row in rows if row["label"] == run["label"]]
+        assert float(mine[0]["cost"]) == 0.0 and float(mine[-1]["cost"]) == run["total_cost"]
+        assert min(float(row["val_l2"]) for row in mine) == run["best_val_l2"]
+        assert min(float(row["train_linf"]) for row in mine) == run["best_train_linf"]

@@ -262,6 +262,19 @@ def test_depth_zero_msann_driven_by_train_equals_plain_training():
     assert result.history[-1][1] == pytest.approx(final, rel=1e-6)
 
 
+def test_a_training_subset_is_evaluated_beside_the_validation_set_at_every_point():
+    data = _one_object_data()
+    stream = MinibatchStream(data.train_inputs, data.train_targets, batch_size=8, seed=2)
+    method = MsANN(build_msann(WIDTHS_16, [[]] * len(WIDTHS_16), seed=7), smoother="adam", lr=1e-2)
+    validation = (torch.from_numpy(data.val_inputs), torch.from_numpy(data.val_targets))
+    training = (torch.from_numpy(data.train_inputs[:20]), torch.from_numpy(data.train_targets[:20]))
+    result = train(method, stream, validation, training=training, gamma=1, k=1, cost_budget=10 * 8, batch_size=8,
+                   eval_points=3)
+    assert [set(e) for e in result.evaluations] == [{"cost", "val_mse", "train_mse"}] * len(result.evaluations)
+    assert [e["val_mse"] for e in result.evaluations] == [value for _, value, _ in result.history]
+    assert result.evaluations[-1]["train_mse"] == method.evaluate(*training)["val_mse"]
+
+
 # ---------------------------------------------------------------------------
 # The running total and the factored delta
 

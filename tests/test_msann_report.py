@@ -14,9 +14,11 @@ from msann.report import (
     CostGrid,
     RunRecord,
     plot_error_vs_cost,
+    plot_errors,
     read_summary,
     sweep_markdown,
     sweep_table,
+    write_errors,
     write_summary,
     write_sweep,
 )
@@ -338,3 +340,41 @@ def test_plotting_leaves_no_pyplot_figures(tmp_path):
     before = plt.get_fignums()
     plot_error_vs_cost(sweep_runs(), tmp_path / "a.png")
     assert plt.get_fignums() == before
+
+
+# --------------------------------------------------------------------------- every error of every evaluation
+
+
+def evaluated(label, *, work_units=None, measures=("l2", "linf")):
+    """A run with two evaluations of validation and training errors (training errors halve the validation ones)."""
+    evaluations = [{"cost": cost, **{f"val_{m}": value * (i + 1) for i, m in enumerate(measures)},
+                    **{f"train_{m}": value * (i + 1) / 2 for i, m in enumerate(measures)}}
+                   for cost, value in ((0.0, 1.0), (100.0, 0.25))]
+    extra = {} if work_units is None else {"work_units": work_units}
+    return RunRecord(label, {}, [(0.0, 1.0, 0.0), (100.0, 0.25, 2.0)], total_cost=100.0, wall_seconds=2.5,
+                     extra=extra, evaluations=evaluations)
+
+
+def test_errors_csv_has_one_row_per_evaluation_and_a_column_per_error(tmp_path):
+    runs = [evaluated("a"), evaluated("b", measures=("mse",))]
+    with write_errors(tmp_path, runs).open() as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == ["label", "cost", "val_l2", "val_linf", "train_l2", "train_linf", "val_mse", "train_mse"]
+    assert rows[1] == ["a", "0.0", "1.0", "2.0", "0.5", "1.0", "", ""]
+    assert rows[4] == ["b", "100.0", "", "", "", "", "0.25", "0.125"]
+    assert len(rows) == 5
+    assert "evaluations" not in runs[0].summary_entry()  # summary.json keeps its schema
+
+
+def test_evaluations_are_checked():
+    with pytest.raises(ValueError, match=r"run 'a': evaluations\[0\] must be a dict with a 'cost' key"):
+        RunRecord("a", {}, [(0.0, 1.0, 0.0)], total_cost=0.0, wall_seconds=0.0, evaluations=[{"val_l2": 1.0}])
+
+
+def test_errors_plot_is_a_png_in_work_units_or_cost(tmp_path):
+    image = png_image(plot_errors([evaluated("a", work_units=0.5), evaluated("b", work_units=0.5)], tmp_path / "wu.png",
+                                  title="errors"))
+    assert image.shape[1] > image.shape[0]  # two panels side by side
+    png_image(plot_errors([evaluated("a"), evaluated("b", work_units=0.5)], tmp_path / "cost.png"))
+    with pytest.raises(ValueError, match="plot_errors needs runs with evaluations"):
+        plot_errors([record("a", [1.0, 0.5])], tmp_path / "none.png")
