@@ -517,12 +517,8 @@ def plot_errors(runs: Sequence[RunRecord], path: str | os.PathLike, *, title: st
                 if np.any(keep):
                     axis.plot(points[keep, 0], points[keep, 1], color=styles[run.label]["color"], linestyle=linestyle,
                               linewidth=1.4, label=run.label if prefix == "val_" else None)
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xlabel("work units (fine minibatch forward + backward)" if in_work_units else AXIS_LABELS["cost"])
+        _log_axes(axis, "work units (fine minibatch forward + backward)" if in_work_units else AXIS_LABELS["cost"], None)
         axis.set_title(ERROR_TITLES.get(measure, measure), fontsize="medium")
-        axis.grid(True, which="major", alpha=0.35)
-        axis.grid(True, which="minor", alpha=0.12)
     handles, labels = axes[0].get_legend_handles_labels()
     handles += [Line2D([], [], color="0.3", linestyle="-"), Line2D([], [], color="0.3", linestyle="--")]
     labels += ["validation", "training subset"]
@@ -647,10 +643,15 @@ def _draw_panel(axis, runs: list[RunRecord], styles: dict, abscissa: str, metric
         for run in runs:
             if math.isfinite(run.initial_val_mse):
                 axis.axhline(run.initial_val_mse / 10, color=styles[run.label]["color"], linestyle="--", linewidth=0.8, alpha=0.7, zorder=1)
+    _log_axes(axis, AXIS_LABELS[abscissa], metric)
+
+
+def _log_axes(axis, xlabel: str, ylabel: str | None) -> None:
     axis.set_xscale("log")
     axis.set_yscale("log")
-    axis.set_xlabel(AXIS_LABELS[abscissa])
-    axis.set_ylabel(metric)
+    axis.set_xlabel(xlabel)
+    if ylabel is not None:
+        axis.set_ylabel(ylabel)
     axis.grid(True, which="major", alpha=0.35)
     axis.grid(True, which="minor", alpha=0.12)
 
