@@ -62,6 +62,7 @@ after loading the data and before training.
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import math
 import os
@@ -372,6 +373,22 @@ class Method:
 #: Training methods by name (``method = "..."`` in a recipe).
 METHODS: dict[str, Method] = {"msann": Method()}
 
+#: Methods shipped with msann that register themselves when their module is
+#: imported (it needs torch): a recipe naming one imports it on demand, so
+#: :func:`load_config` reads every shipped recipe without further imports.
+BUILTIN_METHODS: dict[str, str] = {"fas": "msann.fas"}
+
+
+def _load_methods(values: Mapping[str, Any]) -> None:
+    """Import the built-in methods that a recipe (or one run) names and that are not registered yet."""
+    entries = values.get("runs", [])
+    names = {values.get("method")} | {
+        entry.get("method") for entry in (entries if isinstance(entries, list) else []) if isinstance(entry, Mapping)
+    }
+    for name in names:
+        if isinstance(name, str) and name not in METHODS and name in BUILTIN_METHODS:
+            importlib.import_module(BUILTIN_METHODS[name])
+
 
 def register_table(name: str, fields: Mapping[str, Field], *,
                    check: Callable[[Mapping[str, Any]], None] | None = None,
@@ -621,7 +638,7 @@ def _check_label(label: Any, *, where: str) -> str:
 
 def _check_method(method: Any, *, where: str) -> str:
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"{where}method must be one of {', '.join(sorted(METHODS))}; got {method!r}")
+        raise ValueError(f"{where}method must be one of {', '.join(sorted(set(METHODS) | set(BUILTIN_METHODS)))}; got {method!r}")
     return method
 
 
@@ -777,6 +794,7 @@ def parse_run(data: Mapping[str, Any], *, source_name: str = "<string>") -> RunC
         Naming the key and ``source_name``.
     """
     try:
+        _load_methods(_check_mapping(data, "a run"))
         return _build_run(_check_mapping(data, "a run"), source=source_name, where="")
     except ConfigError:
         raise
@@ -935,6 +953,7 @@ def parse_config(data: Mapping[str, Any], *, source_name: str = "<string>", path
     try:
         tree = copy.deepcopy(dict(_check_mapping(data, "the recipe")))
         _apply_overrides(tree, overrides, source=source_name)
+        _load_methods(tree)
         return _parse_tree(tree, source=source_name, path=None if path is None else Path(path))
     except ConfigError:
         raise

@@ -239,7 +239,7 @@ def test_missing_file_and_toml_syntax(tmp_path):
     ({"train": {"momentum": 0.9}}, ["[train] momentum must be 0 with optimizer 'adam'"]),
     ({"train": {"momentum": 1.0, "optimizer": "sgd"}}, ["[train] momentum must be a number in [0, 1); got 1.0"]),
     ({"train": {"device": "gpu"}}, ["[train] device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'gpu'"]),
-    ({"method": "fass"}, ["method must be one of msann; got 'fass'"]),
+    ({"method": "fass"}, ["method must be one of fas, msann; got 'fass'"]),
     ({"name": ""}, ["name must be a non-empty string"]),
     ({"label": "x"}, ["unknown key label (valid top-level keys"]),
 ])
@@ -453,3 +453,21 @@ def test_parse_int_list_errors(text, fragment):
     with pytest.raises(ValueError) as info:
         parse_int_list(text, name="--levels")
     assert fragment in str(info.value)
+
+
+def test_a_builtin_method_is_imported_on_demand_by_load_config_alone():
+    """``msann.config`` alone reads a FAS recipe: naming ``method = "fas"`` imports ``msann.fas``."""
+    import subprocess
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "fas_poisson_fc.toml"
+    code = (
+        "import sys\n"
+        "from msann.config import load_config\n"
+        "assert 'msann.fas' not in sys.modules\n"
+        f"config = load_config({str(recipe)!r})\n"
+        "print(sorted({run.method for run in config.runs}), 'msann.fas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['fas']", "True"]
