@@ -455,3 +455,19 @@ def test_a_diverging_run_exits_3_and_keeps_only_finite_checkpoints(tmp_path, lr,
         assert first_non_finite(state["method"]) is None, f"{path} holds a non-finite tensor"
         assert all(math.isfinite(value) for _, value, _ in state["loop"]["history"])
         assert state["loop"]["cost"] < 2000.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_run_on_cuda_ends_where_the_cpu_run_ends(tmp_path):
+    """The same recipe on CUDA and on the CPU: the same schedule and cost, and float32-close errors."""
+    recipe = write_recipe(tmp_path)
+    finals = {}
+    for device in ("cpu", "cuda"):
+        status, _, err = cli("run", recipe, "--device", device, "--out", tmp_path / device, "--quiet")
+        assert status == 0, err
+        runs = read_summary(tmp_path / device)["runs"]
+        assert {run["device"].split(":")[0] for run in runs} == {device}
+        finals[device] = [(run["total_cost"], run["steps"], run["final_val_mse"]) for run in runs]
+    for (cost_cpu, steps_cpu, cpu), (cost_gpu, steps_gpu, gpu) in zip(finals["cpu"], finals["cuda"], strict=True):
+        assert (cost_cpu, steps_cpu) == (cost_gpu, steps_gpu)
+        assert gpu == pytest.approx(cpu, rel=2e-2)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The GPU checks of issues 3-5 as one prepared run, for a task that is lent a
+# GPU machine (torch with CUDA installed, no package registry).
+#
+# Here, first (wheels the GPU image lacks; .whl/ is git-ignored):
+#   pip download --no-deps -d .whl pymanopt autograd munkres platformdirs tqdm hypothesis
+# then call the device tool with carry [".whl"] and the command
+#   bash bench/device_check.sh
+# Everything it measures is written under $OUT (default: device_output/).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-device_output}"
+mkdir -p "$out"
+python3 -m pip install -q --no-index --find-links .whl pymanopt autograd munkres platformdirs tqdm hypothesis 2>&1 | tail -3
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the project from the working tree, not installed
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$out/machine.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$out/machine.txt" 2>&1
+
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output, go on after a failure
+    local name=$1 limit=$2; shift 2
+    echo "== $name (limit ${limit}s)"
+    timeout "$limit" "$@" > "$out/$name.log" 2>&1
+    echo "   exit $? ; $(tail -n 1 "$out/$name.log")"
+}
+step cuda_tests 120 python3 -m pytest -q -p no:cacheprovider tests -k "cuda or CUDA"
+step prolong_large 200 python3 bench/prolong_speed.py --large --device cuda --ref-max-time 60 --ours-max-time 60 --out "$out"
+step fas_speed 90 python3 bench/fas_speed.py --device cuda --cycles 10
+step msann_throughput 120 python3 bench/msann_throughput.py --device cuda --json "$out/msann_throughput.json"
