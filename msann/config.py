@@ -794,8 +794,9 @@ def parse_run(data: Mapping[str, Any], *, source_name: str = "<string>") -> RunC
         Naming the key and ``source_name``.
     """
     try:
-        _load_methods(_check_mapping(data, "a run"))
-        return _build_run(_check_mapping(data, "a run"), source=source_name, where="")
+        values = _check_mapping(data, "a run")
+        _load_methods(values)
+        return _build_run(values, source=source_name, where="")
     except ConfigError:
         raise
     except ValueError as error:

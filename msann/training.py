@@ -260,13 +260,13 @@ def train(
         check_losses()
         errors = method.evaluate(*validation)
         error = next(iter(errors.values()))
-        if training is not None:
-            errors.update({_training_key(key): value for key, value in method.evaluate(*training).items()})
         if not math.isfinite(error):
             raise DivergenceError(
                 f"{label}: the validation error became {error} at cost {state['cost']:.6g}; stopped. "
                 f"The last good checkpoint{' ' + str(path) if path else ''} is kept."
             )
+        if training is not None:
+            errors.update({_training_key(key): value for key, value in method.evaluate(*training).items()})
         state["history"].append((state["cost"], error, seconds()))
         state["evaluations"].append(dict(errors, cost=state["cost"]))
         if on_evaluate is not None:
