@@ -81,7 +81,7 @@ def _print_runs(records, out: Path) -> None:
         tenth = record.cost_to_tenth
         print(f"{record.label:<24} {record.final_val_mse:>14.4e} {('%.4g' % tenth) if tenth is not None else '-':>13} "
               f"{record.total_cost:>11.5g} {record.wall_seconds:>9.1f}")
-    print(f"wrote {out / 'summary.json'}, {out / 'history.csv'}, {out / 'error_vs_cost.png'}")
+    print(f"wrote {out / 'summary.json'}, {out / 'history.csv'}, {out / 'errors.csv'}, {out / 'error_vs_cost.png'}, {out / 'errors.png'}")
 
 
 def _run_command(args: argparse.Namespace) -> int:

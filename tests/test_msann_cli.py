@@ -233,6 +233,12 @@ def test_run_writes_a_valid_plot_and_prints_one_row_per_run(two_run_output):
     status, stdout, _, out = two_run_output
     assert status == 0
     assert_valid_png(out / "error_vs_cost.png")
+    assert_valid_png(out / "errors.png")
+    with (out / "errors.csv").open(newline="") as file:
+        errors = list(csv.DictReader(file))
+    assert set(errors[0]) == {"label", "cost", "val_mse", "train_mse"}
+    assert [(row[0], float(row[1]), float(row[2])) for row in read_history(out)[1]] == [
+        (row["label"], float(row["cost"]), float(row["val_mse"])) for row in errors]
     lines = stdout.splitlines()
     assert lines[0].split()[:1] == ["run"]
     rows = [line for line in lines[1:] if not line.startswith("wrote") and not line.endswith(" s")]
