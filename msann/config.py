@@ -823,9 +823,10 @@ def _build_run(values: Mapping[str, Any], *, source: str, where: str) -> RunConf
         if table == "data":
             tables[table] = _resolve_data(given, where=where)
         elif table == "model" and not method.uses_model and table in values:
+            used = [name for name in (*CORE_TABLES, *method.tables) if name != "model"]
             raise ValueError(
                 f"{where}table [model] is not used by method {method_name!r} (it builds its own network; "
-                f"its tables: data, hierarchy, train{''.join(', ' + extra for extra in method.tables)})"
+                f"its tables: {', '.join(used)})"
             )
         elif table in CORE_TABLES or table in method.tables:
             tables[table] = _resolve_table(table, given, where=where)

@@ -317,14 +317,19 @@ def write_summary(out_dir: str | os.PathLike, *, recipe: str | dict, runs: Seque
     except (TypeError, ValueError) as error:
         raise TypeError(f"the recipe, params and extra fields must be plain JSON data (finite numbers); {error}") from None
     out_dir = Path(out_dir)
+    rows = ((run.label, repr(cost), repr(value), repr(seconds)) for run in runs for cost, value, seconds in run.history)
+    summary = atomic_write_bytes(out_dir / "summary.json", lambda file: file.write((text + "\n").encode()))
+    history = _write_csv(out_dir / "history.csv", HISTORY_HEADER, rows)
+    return summary, history
+
+
+def _write_csv(path: Path, header: Sequence[str], rows) -> Path:
+    """Write a header and rows of strings as CSV, atomically."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(HISTORY_HEADER)
-    for run in runs:
-        writer.writerows((run.label, repr(cost), repr(value), repr(seconds)) for cost, value, seconds in run.history)
-    summary = atomic_write_bytes(out_dir / "summary.json", lambda file: file.write((text + "\n").encode()))
-    history = atomic_write_bytes(out_dir / "history.csv", lambda file: file.write(buffer.getvalue().encode()))
-    return summary, history
+    writer.writerow(header)
+    writer.writerows(rows)
+    return atomic_write_bytes(path, lambda file: file.write(buffer.getvalue().encode()))
 
 
 def _checked_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:
@@ -450,14 +455,9 @@ def write_errors(out_dir: str | os.PathLike, runs: Sequence[RunRecord]) -> Path:
     """
     runs = _checked_runs(runs)
     names = _error_names(runs)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("label", "cost", *names))
-    for run in runs:
-        for evaluation in run.evaluations:
-            writer.writerow((run.label, repr(evaluation["cost"]),
-                             *(repr(evaluation[name]) if name in evaluation else "" for name in names)))
-    return atomic_write_bytes(Path(out_dir) / ERRORS_FILE, lambda file: file.write(buffer.getvalue().encode()))
+    rows = ((run.label, repr(evaluation["cost"]), *(repr(evaluation[name]) if name in evaluation else "" for name in names))
+            for run in runs for evaluation in run.evaluations)
+    return _write_csv(Path(out_dir) / ERRORS_FILE, ("label", "cost", *names), rows)
 
 
 #: Panel titles of :func:`plot_errors`, by error name without its ``val_``/``train_`` prefix.
