@@ -340,8 +340,8 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
 
     from graphprolong import torch_backend
 
-    start = kronecker_matching_start(m)
     structured = problem_for(m, 1.0)
+    start = kronecker_matching_start(structured)
     row = {"case": f"grid {m}x{m}->{2 * m}x{2 * m}", "n_large": 4 * m * m, "s": 1.0}
     if 4 * m * m <= 4096 or args.large_reference:
         dense = ProlongationProblem(grid_graph((m, m)), grid_graph((2 * m, 2 * m)), s=1.0, beta=structured.beta)

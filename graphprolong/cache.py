@@ -31,7 +31,7 @@ import numpy as np
 
 from ._checks import check_choice
 from .io import array_checksum, load_prolongation, save_prolongation
-from .matrices import GraphMatrices, adjacency_matrix, graph_matrices
+from .matrices import GraphMatrices, graph_matrices
 from .problem import ProlongationProblem
 from .recipes import RECIPES, Recipe, _graph_shape, get_recipe
 from .solver import SOLVER_VERSION, solve
@@ -78,8 +78,10 @@ def cache_directory(
 
 
 def _graph_digest(matrices: GraphMatrices, digest) -> None:
-    adjacency = adjacency_matrix(matrices.graph)
-    adjacency.sort_indices()
+    """Hash the canonical adjacency: a networkx grid and the same grid as ``StructuredMatrices`` share a key."""
+    adjacency = matrices.adjacency
+    if not adjacency.has_sorted_indices:
+        adjacency = adjacency.sorted_indices()
     for part in (adjacency.shape, adjacency.indptr, adjacency.indices, adjacency.data.astype(float)):
         digest.update(np.ascontiguousarray(part).tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
 
@@ -195,7 +197,7 @@ def _no_recipe_error(G_small, G_large, *, s: float, alpha, beta) -> ValueError:
         listed = "; ".join(_describe(recipe) for recipe in RECIPES.values())
         return ValueError(
             f"no registered recipe fits these graphs ({graph_matrices(G_small).n} -> {graph_matrices(G_large).n} "
-            f"vertices): they must be a canonical path, cycle or grid and its doubling; registered recipes: {listed}"
+            f"vertices): they must be a canonical path, cycle or grid (a networkx graph as graphprolong builds it, or graphprolong.structured_matrices) and its doubling; registered recipes: {listed}"
         )
     reasons = []
     for recipe, shapes in fitting:
@@ -276,6 +278,10 @@ def get_prolongation(
     Parameters
     ----------
     G_small, G_large : networkx.Graph or GraphMatrices
+        Grids may be :class:`~graphprolong.operators.StructuredMatrices` (the
+        input of the torch backend for large grids: ``backend="torch",
+        init="box-matching"``); a structured grid and the networkx grid of the
+        same shape share their entries, as the key hashes the adjacency.
     s, alpha, beta : see :class:`ProlongationProblem`.
         With a recipe, a scale left as None is the recipe's own (optimised for
         paths and cycles, ``beta = n_small / (2 n_large)`` for grids); a fixed

@@ -129,6 +129,11 @@ class GraphMatrices:
         return self._cache[key]
 
     @property
+    def adjacency(self) -> sp.csr_array:
+        """Weighted adjacency matrix ``A``, sparse, canonical vertex order (what identifies the graph)."""
+        return self._get("A", lambda: adjacency_matrix(self.graph))
+
+    @property
     def laplacian(self) -> sp.csr_array:
         """``L = A - D``, sparse."""
         return self._get("L", lambda: laplacian(self.graph))

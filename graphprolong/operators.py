@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from ._checks import check_choice, check_finite_array, check_positive_int
 from .graphs import cycle_graph, path_graph
-from .matrices import GraphMatrices, distance_matrix, laplacian
+from .matrices import GraphMatrices, adjacency_matrix, distance_matrix, laplacian
 
 __all__ = [
     "STRUCTURED_KINDS",
@@ -280,6 +280,31 @@ class StructuredMatrices(GraphMatrices):
         return [build(size) for size in self.sizes]
 
     @property
+    def adjacency(self) -> sp.csr_array:
+        """``A = A_1 ⊕ ... ⊕ A_d``, sparse: equal to the adjacency of ``grid_graph(sizes, periodic=...)``.
+
+        Axes of length 1 are ``G_0`` (one self-loop); as in the networkx box
+        product, the loops of several such axes merge into one of weight 1
+        (the Laplacian is unaffected: a loop adds as much to ``A`` as to ``D``).
+        """
+
+        def compute():
+            factors = [adjacency_matrix(g) for g in self._factor_graphs()]
+            identities = [sp.identity(size, format="csr") for size in self.sizes]
+            terms = (
+                reduce(lambda a, b: sp.kron(a, b, format="csr"), [factor if i == axis else identities[i] for i in range(len(factors))])
+                for axis, factor in enumerate(factors)
+            )
+            adjacency = sp.csr_array(sum(terms), dtype=float)
+            loops = adjacency.diagonal()
+            adjacency = sp.csr_array(adjacency - sp.diags_array(loops - np.minimum(loops, 1.0)))
+            adjacency.eliminate_zeros()
+            adjacency.sort_indices()
+            return adjacency
+
+        return self._get("A", compute)
+
+    @property
     def laplacian(self) -> KroneckerSum:
         """``L = L_1 ⊕ ... ⊕ L_d`` (sign convention ``A - D``)."""
         return self._get("L", lambda: KroneckerSum([laplacian(g).toarray() for g in self._factor_graphs()]))
@@ -293,6 +318,11 @@ class StructuredMatrices(GraphMatrices):
     def distances(self) -> BoxDistance:
         """Distance matrix ``T`` as a :class:`BoxDistance` (use ``.dense()`` for the array)."""
         return self._get("T", lambda: BoxDistance([distance_matrix(g) for g in self._factor_graphs()]))
+
+    @property
+    def factor_eigenvalues(self) -> tuple[np.ndarray, ...]:
+        """Ascending Laplacian spectrum of each axis's factor (path or cycle), in Kronecker order."""
+        return tuple(values for values, _ in self._factor_eigh)
 
     @property
     def _factor_eigh(self) -> list[tuple[np.ndarray, np.ndarray]]:

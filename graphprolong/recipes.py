@@ -82,7 +82,8 @@ from ._checks import check_choice, check_positive_int, check_unit_interval, orth
 from .compose import compose_box
 from .graphs import cycle_graph, grid_graph, path_graph
 from .matching import _lexicographic_first, matching_cost_matrix
-from .matrices import GraphMatrices, adjacency_matrix, graph_matrices
+from .matrices import GraphMatrices, graph_matrices
+from .operators import StructuredMatrices, structured_matrices
 from .problem import ProlongationProblem, stiefel_project
 from .solver import solve
 from .spectral import spectral_prolongation
@@ -603,24 +604,33 @@ def get_recipe(name: str) -> Recipe:
 
 
 def _graph_shape(role: str, graph: nx.Graph | GraphMatrices, recipe: Recipe) -> tuple[int, ...]:
-    """The side lengths of ``graph`` if it is a graph of the recipe's lineage in canonical vertex order."""
+    """The side lengths of ``graph`` if it is a graph of the recipe's lineage in canonical vertex order.
+
+    A :class:`~graphprolong.operators.StructuredMatrices` states its shape; a
+    networkx graph's is read from its vertex labels.  Either way the adjacency
+    must equal the lineage's at that shape (built from the factors, never as a
+    networkx graph).
+    """
     matrices = graph_matrices(graph)
-    nodes = list(matrices.graph.nodes)
     shape = None
     if recipe.one_dimensional:
         shape = (matrices.n,)
-    elif nodes and all(isinstance(node, tuple) and node and all(isinstance(c, (int, np.integer)) and c >= 0 for c in node) for node in nodes):
-        if len({len(node) for node in nodes}) == 1:
-            shape = tuple(int(max(node[axis] for node in nodes)) + 1 for axis in range(len(nodes[0])))
+    elif isinstance(matrices, StructuredMatrices):
+        shape = matrices.sizes
+    else:
+        nodes = list(matrices.graph.nodes)
+        if nodes and all(isinstance(node, tuple) and node and all(isinstance(c, (int, np.integer)) and c >= 0 for c in node) for node in nodes):
+            if len({len(node) for node in nodes}) == 1:
+                shape = tuple(int(max(node[axis] for node in nodes)) + 1 for axis in range(len(nodes[0])))
     if shape is not None and math.prod(shape) == matrices.n:
-        expected = adjacency_matrix(_lineage_graph(recipe.lineage, shape))
-        actual = adjacency_matrix(matrices.graph)
+        expected = structured_matrices(recipe.lineage, shape).adjacency
+        actual = matrices.adjacency
         if expected.shape == actual.shape and (expected != actual).nnz == 0:
             return shape
     raise ValueError(
         f"recipe {recipe.name!r} needs {role} to be a {recipe.lineage} graph in canonical vertex order "
-        f"(as graphprolong.{'grid_graph' if not recipe.one_dimensional else recipe.lineage + '_graph'} builds it); "
-        f"got {matrices.name} with {matrices.n} vertices"
+        f"(as graphprolong.{'grid_graph' if not recipe.one_dimensional else recipe.lineage + '_graph'} or "
+        f"graphprolong.structured_matrices({recipe.lineage!r}, shape) builds it); got {matrices.name} with {matrices.n} vertices"
     )
 
 

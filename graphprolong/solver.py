@@ -22,7 +22,8 @@ import functools
 import numpy as np
 
 from ._checks import check_choice, check_orthonormal, check_positive, check_positive_int, orthonormality_error
-from .matching import MATCHERS, eigenvalue_matching
+from .matching import MATCHERS, box_matching, eigenvalue_matching
+from .operators import StructuredMatrices
 from .problem import ProlongationProblem
 
 __all__ = ["BACKENDS", "INITIALISATIONS", "OPTIMIZERS", "SCALE_STARTS", "SOLVER_VERSION", "SolveResult", "initial_point", "solve"]
@@ -60,8 +61,9 @@ def _optimizer_class(name: str) -> type:
 #: Derivative backends, by name.
 BACKENDS = ("analytic", "autograd", "torch")
 
-#: Named initialisations; an array is accepted as well.
-INITIALISATIONS = ("matching", "random", "identity")
+#: Named initialisations; an array is accepted as well.  ``"box-matching"``
+#: needs both graphs as :class:`~graphprolong.operators.StructuredMatrices`.
+INITIALISATIONS = ("matching", "box-matching", "random", "identity")
 
 #: How a run treats an optimised (``None``) alpha.  ``"direct"``: minimise the
 #: reduced objective from the start.  ``"alpha-one"``: first minimise with alpha
@@ -125,8 +127,13 @@ def initial_point(
     """Return a starting point on ``St(n_large, n_small)``.
 
     ``"matching"``: the 0/1 minimal eigenvalue matching ``M`` used directly as a
-    vertex map (seed 002); ``"random"``: Q factor of a Gaussian matrix;
-    ``"identity"``: ``[I; 0]``; an array: validated (shape, orthonormality).
+    vertex map (seed 002); ``"box-matching"``: for two grids given as
+    :class:`~graphprolong.operators.StructuredMatrices` with the same number
+    of axes, the Kronecker product of the factors' matchings
+    (:func:`~graphprolong.matching.box_matching`; the start for grids too large
+    for the full assignment problem); ``"random"``: Q factor of a Gaussian
+    matrix; ``"identity"``: ``[I; 0]``; an array: validated (shape,
+    orthonormality).
     """
     n_large, n_small = problem.shape
     if not isinstance(init, str):
@@ -134,10 +141,28 @@ def initial_point(
     check_choice("initialisation", init, INITIALISATIONS)
     if init == "matching":
         return eigenvalue_matching(problem.small.eigenvalues, problem.large.eigenvalues, method=matcher).matrix
+    if init == "box-matching":
+        return _box_matching_start(problem, matcher)
     if init == "identity":
         return np.eye(n_large, n_small)
     Q, R = np.linalg.qr(rng.standard_normal((n_large, n_small)))
     return Q * np.sign(np.diag(R))
+
+
+def _box_matching_start(problem: ProlongationProblem, matcher: str) -> np.ndarray:
+    sides = {"G_small": problem.small, "G_large": problem.large}
+    for role, matrices in sides.items():
+        if not isinstance(matrices, StructuredMatrices):
+            raise ValueError(
+                "init='box-matching' composes the matchings of the grid factors, so both graphs must be "
+                f"StructuredMatrices (graphprolong.structured_matrices); {role} = {matrices.name} is a {type(matrices).__name__}"
+            )
+    if len(problem.small.sizes) != len(problem.large.sizes):
+        raise ValueError(
+            "init='box-matching' needs grids with the same number of axes; "
+            f"got G_small of shape {problem.small.sizes} and G_large of shape {problem.large.sizes}"
+        )
+    return box_matching(problem.small.factor_eigenvalues, problem.large.factor_eigenvalues, method=matcher)
 
 
 class _Trace:
@@ -274,7 +299,7 @@ def solve(
     Parameters
     ----------
     problem : ProlongationProblem
-    init : {"matching", "random", "identity"} or ndarray
+    init : {"matching", "box-matching", "random", "identity"} or ndarray
         Starting point of the first run (see :func:`initial_point`).  Further
         restarts start from random points drawn from ``rng``.
     optimizer : {"trust-regions", "conjugate-gradient", "steepest-descent"}

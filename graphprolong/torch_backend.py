@@ -652,8 +652,10 @@ def solve_torch(
         Graphs given as networkx graphs, :class:`~graphprolong.matrices.GraphMatrices`
         or, for large grids, :class:`~graphprolong.operators.StructuredMatrices`.
         ``alpha``/``beta`` None are eliminated in closed form at every ``P``.
-    init : {"matching", "random", "identity"} or ndarray
-        Starting point, as :func:`graphprolong.solver.initial_point`.
+    init : {"matching", "box-matching", "random", "identity"} or ndarray
+        Starting point, as :func:`graphprolong.solver.initial_point`.  For
+        large grids ``"box-matching"``: the full ``"matching"`` is an
+        ``n_large x n_small`` assignment problem (minutes at n_large = 4096).
     max_iterations : int
     tolerance : float
         Stop when the Riemannian gradient norm is at most

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import graphprolong.cache as cache
-from graphprolong import ProlongationProblem, cycle_graph, get_prolongation, grid_graph, path_graph
+from graphprolong import ProlongationProblem, cycle_graph, eigenvalue_matching, get_prolongation, grid_graph, path_graph, spectrum, structured_matrices
 from graphprolong.io import load_prolongation
 from graphprolong.recipes import RECIPES, objective_lower_bound, recipe_prolongation
 
@@ -196,4 +196,62 @@ def test_recipe_errors_list_the_names_and_candidates(tmp_path):
         get_prolongation(grid_graph((3, 3)), grid_graph((6, 6)), s=1.0, beta=0.2, method="recipe", **arguments)
     with pytest.raises(ValueError, match="needs method='recipe'"):
         get_prolongation(path_graph(4), path_graph(8), s=1.0, method="spectral", recipe="path-interpolation", **arguments)
+    assert not list(tmp_path.glob("*.npz"))
+
+
+# ---------------------------------------------------------------------------
+# Grids given as structured matrices (the torch backend's input for large grids)
+
+
+@pytest.mark.parametrize(("kind", "shape"), [("grid", (3, 4)), ("grid:periodic", (3, 5)), ("grid", (1, 1, 3)), ("path", 7), ("cycle", 6)])
+def test_structured_matrices_and_networkx_graphs_share_a_key(kind, shape):
+    structured = structured_matrices(kind, shape)
+    graph = {"path": path_graph, "cycle": cycle_graph}[kind](shape) if kind in ("path", "cycle") else grid_graph(shape, periodic=kind == "grid:periodic")
+    parameters = {"s": 1.0}
+    assert cache.cache_key(structured, structured, parameters) == cache.cache_key(graph, graph, parameters)
+    other = structured_matrices("cycle" if kind == "path" else "path" if kind == "cycle" else "grid:periodic" if kind == "grid" else "grid", shape)
+    assert cache.cache_key(structured, structured, parameters) != cache.cache_key(other, other, parameters)
+
+
+@pytest.mark.parametrize(("s", "method", "name"), [(1.0, "auto", "grid-interpolation"), (0.0, "recipe", "grid-fold"), (0.0, "auto", None)])
+def test_structured_grid_map_is_served_for_the_networkx_grid(tmp_path, monkeypatch, caplog, s, method, name):
+    calls = _count_computations(monkeypatch)
+    small, large = (4, 3), (8, 6)
+    arguments = {"s": s, "method": method, "recipe": name if method == "recipe" else None, "cache_dir": tmp_path, "return_metadata": True}
+    P, metadata = get_prolongation(structured_matrices("grid", small), structured_matrices("grid", large), **arguments)
+    if name is not None:
+        assert metadata["recipe"]["name"] == name
+        np.testing.assert_array_equal(P, recipe_prolongation(name, grid_graph(small), grid_graph(large)))
+    else:
+        assert metadata["method"] == "spectral"
+    problem = ProlongationProblem(grid_graph(small), grid_graph(large), s=s, alpha=metadata["alpha"], beta=metadata["beta"])
+    assert metadata["objective"] == pytest.approx(problem.objective(P), rel=1e-10, abs=1e-12)
+    with caplog.at_level(logging.DEBUG, logger="graphprolong.cache"):
+        again = get_prolongation(grid_graph(small), grid_graph(large), **arguments)[0]
+    np.testing.assert_array_equal(again, P)
+    assert len(calls) == 1 and any("cache hit" in record.getMessage() for record in caplog.records)
+
+
+def test_structured_grid_optimised_with_the_torch_backend_from_the_box_matching(tmp_path):
+    small, large = structured_matrices("grid", (3, 3)), structured_matrices("grid", (6, 6))
+    options = {"backend": "torch", "device": "cpu", "init": "box-matching", "max_iterations": 40}
+    P, metadata = get_prolongation(small, large, s=0.5, beta=0.25, method="optimize", cache_dir=tmp_path, return_metadata=True, **options)
+    problem = ProlongationProblem(grid_graph((3, 3)), grid_graph((6, 6)), s=0.5, beta=0.25)
+    start = np.kron(*[eigenvalue_matching(spectrum(path_graph(3))[0], spectrum(path_graph(6))[0]).matrix] * 2)
+    assert np.abs(P.T @ P - np.eye(9)).max() < 1e-12
+    assert metadata["solve"]["init"] == "box-matching" and metadata["iterations"] >= 1
+    assert metadata["objective"] == pytest.approx(problem.objective(P), rel=1e-10)
+    assert metadata["objective"] < problem.objective(start)
+
+
+def test_structured_recipe_errors_name_the_lineage(tmp_path):
+    with pytest.raises(ValueError, match=r"recipe 'grid-interpolation' needs G_small to be a grid graph .*structured_matrices\('grid', shape\).*got grid:3x3:periodic"):
+        get_prolongation(structured_matrices("grid:periodic", (3, 3)), structured_matrices("grid:periodic", (6, 6)), s=1.0,
+                         method="recipe", recipe="grid-interpolation", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"G_large must have shape \(6, 6\); got \(6, 8\)"):
+        get_prolongation(structured_matrices("grid", (3, 3)), structured_matrices("grid", (6, 8)), s=1.0, method="recipe", cache_dir=tmp_path,
+                         recipe="grid-interpolation")
+    # a structured cycle is also the 1-D periodic grid (as grid_graph((n,), periodic=True) is); the cycle recipes come first
+    found = [r.name for r in cache.matching_recipes(structured_matrices("cycle", 4), structured_matrices("cycle", 8), s=0.0)]
+    assert found == ["cycle-spectral", "grid-periodic-spectral", "cycle-cover", "grid-periodic-cover"]
     assert not list(tmp_path.glob("*.npz"))

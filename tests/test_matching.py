@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphprolong.graphs import cycle_graph, grid_graph, path_graph
-from graphprolong.matching import MATCHERS, assignment, eigenvalue_matching, matching_cost_matrix
+from graphprolong.matching import MATCHERS, assignment, box_matching, eigenvalue_matching, matching_cost_matrix
 from graphprolong.matrices import spectrum
 
 TIE_TOLERANCE = 1e-12  # eigenvalue_matching's default, relative to max(1, max mu^2)
@@ -253,3 +253,35 @@ def test_non_finite_eigenvalue_is_rejected(bad):
 def test_bad_cost_matrix_is_rejected(cost, pattern):
     with pytest.raises(ValueError, match=pattern):
         assignment(cost)
+
+
+# --------------------------------------------------------------------------- box products
+
+
+@pytest.mark.parametrize("shape_small, shape_large", [((3,), (6,)), ((2, 3), (4, 6)), ((2, 2, 3), (3, 4, 5))])
+def test_box_matching_is_the_kronecker_product_of_the_factor_matchings(shape_small, shape_large):
+    small = [spectrum(path_graph(n))[0] for n in shape_small]
+    large = [spectrum(path_graph(N))[0] for N in shape_large]
+    M = box_matching(small, large)
+    expected = eigenvalue_matching(small[0], large[0]).matrix
+    for s_values, l_values in zip(small[1:], large[1:]):
+        expected = np.kron(expected, eigenvalue_matching(s_values, l_values).matrix)
+    np.testing.assert_array_equal(M, expected)
+    # a partial permutation: one 1 per column, at most one per row, so orthonormal columns
+    assert M.shape == (int(np.prod(shape_large)), int(np.prod(shape_small)))
+    assert np.array_equal(M.sum(axis=0), np.ones(M.shape[1])) and M.sum(axis=1).max() == 1
+    assert np.array_equal(M.T @ M, np.eye(M.shape[1]))
+
+
+def test_box_matching_of_one_axis_is_the_eigenvalue_matching():
+    small, large = spectrum(cycle_graph(5))[0], spectrum(cycle_graph(10))[0]
+    np.testing.assert_array_equal(box_matching([small], [large], method="munkres"), eigenvalue_matching(small, large).matrix)
+
+
+def test_box_matching_rejects_mismatched_axes():
+    with pytest.raises(ValueError, match="one small and one large factor spectrum per axis .* got 2 small and 1 large"):
+        box_matching([[0.0], [0.0]], [[0.0, 1.0]])
+    with pytest.raises(ValueError, match="got 0 small and 0 large"):
+        box_matching([], [])
+    with pytest.raises(ValueError, match=r"axis 1: need 1 <= n_small <= n_large eigenvalues; got n_small = 3, n_large = 2"):
+        box_matching([[0.0], [0.0, 1.0, 2.0]], [[0.0, 1.0], [0.0, 1.0]])

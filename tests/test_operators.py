@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphprolong import ProlongationProblem, cycle_graph, distance_matrix, grid_graph, laplacian, path_graph
+from graphprolong import ProlongationProblem, adjacency_matrix, cycle_graph, distance_matrix, grid_graph, laplacian, path_graph, spectrum
 from graphprolong.operators import BoxDistance, KroneckerSum, StructuredMatrices, frobenius_norm_squared, structured_matrices
 
 from .strategies import random_stiefel
@@ -165,3 +165,24 @@ def test_graphprolong_imports_and_runs_without_torch():
         "    raise AssertionError('no ImportError without torch')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(grids)
+def test_adjacency_equals_that_of_the_grid_graph(grid):
+    shape, periodic = grid
+    expected = adjacency_matrix(grid_graph(shape, periodic=periodic))
+    actual = _structured(shape, periodic).adjacency
+    assert actual.shape == expected.shape and actual.dtype == np.float64
+    assert (actual != expected).nnz == 0
+    # and it is the adjacency of the Laplacian: L = A - diag(A 1)
+    dense = actual.toarray()
+    np.testing.assert_array_equal(_structured(shape, periodic).laplacian.dense(), dense - np.diag(dense.sum(axis=1)))
+
+
+@pytest.mark.parametrize("kind, graph", [("path", path_graph), ("cycle", cycle_graph)])
+def test_factor_eigenvalues_are_the_factor_spectra(kind, graph):
+    matrices = structured_matrices("grid:periodic" if kind == "cycle" else "grid", (3, 5))
+    for values, size in zip(matrices.factor_eigenvalues, (3, 5)):
+        np.testing.assert_allclose(values, spectrum(graph(size))[0], atol=1e-12)
+        assert np.all(np.diff(values) >= 0)

@@ -6,11 +6,14 @@ import pytest
 from graphprolong import (
     ProlongationProblem,
     cycle_graph,
+    eigenvalue_matching,
     grid_graph,
     initial_point,
     path_graph,
     solve,
     spectral_prolongation,
+    spectrum,
+    structured_matrices,
 )
 from graphprolong._checks import orthonormality_error
 
@@ -105,7 +108,7 @@ def test_degenerate_beta_on_grids_is_reported():
     [
         ({"init": np.eye(8, 3)}, ValueError, r"shape \(n_large, n_small\) = \(8, 4\); got shape \(8, 3\)"),
         ({"init": np.ones((8, 4))}, ValueError, r"orthonormal columns .* got \|\|P\^T P - I\|\|_F = "),
-        ({"init": "zeros"}, ValueError, "unknown initialisation 'zeros'; valid initialisations are: identity, matching, random"),
+        ({"init": "zeros"}, ValueError, "unknown initialisation 'zeros'; valid initialisations are: box-matching, identity, matching, random"),
         ({"optimizer": "adam"}, ValueError, "valid optimizers are: conjugate-gradient, steepest-descent, trust-regions"),
         ({"backend": "jax"}, ValueError, "valid backends are: analytic, autograd"),
         ({"matcher": "greedy"}, ValueError, "valid matchers are: munkres, scipy"),
@@ -118,3 +121,27 @@ def test_bad_solver_options_are_rejected(kwargs, error, message):
     problem = ProlongationProblem(path_graph(4), path_graph(8), s=0.5)
     with pytest.raises(error, match=message):
         solve(problem, **kwargs)
+
+
+def test_box_matching_initialisation_composes_the_factor_matchings():
+    problem = ProlongationProblem(structured_matrices("grid", (3, 4)), structured_matrices("grid:periodic", (6, 8)), s=1.0)
+    P0 = initial_point(problem, "box-matching", rng=np.random.default_rng(0))
+    rows = eigenvalue_matching(spectrum(path_graph(3))[0], spectrum(cycle_graph(6))[0]).matrix
+    columns = eigenvalue_matching(spectrum(path_graph(4))[0], spectrum(cycle_graph(8))[0]).matrix
+    np.testing.assert_array_equal(P0, np.kron(rows, columns))
+    assert orthonormality_error(P0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("small", "large", "message"),
+    [
+        (grid_graph((2, 2)), structured_matrices("grid", (4, 4)), r"both graphs must be StructuredMatrices .*G_small = grid:2x2 is a GraphMatrices"),
+        (structured_matrices("grid", (2, 2)), grid_graph((4, 4)), r"G_large = grid:4x4 is a GraphMatrices"),
+        (structured_matrices("grid", (2, 2)), structured_matrices("grid", (4, 2, 2)), r"same number of axes; got G_small of shape \(2, 2\) and G_large of shape \(4, 2, 2\)"),
+        (structured_matrices("grid", (2, 4)), structured_matrices("grid", (8, 2)), r"axis 1: need 1 <= n_small <= n_large eigenvalues; got n_small = 4, n_large = 2"),
+    ],
+)
+def test_box_matching_initialisation_rejects_other_graphs(small, large, message):
+    problem = ProlongationProblem(small, large, s=1.0)
+    with pytest.raises(ValueError, match=message):
+        initial_point(problem, "box-matching", rng=np.random.default_rng(0))
