@@ -32,6 +32,7 @@ import numpy as np
 from ._checks import check_choice
 from .io import array_checksum, load_prolongation, save_prolongation
 from .matrices import GraphMatrices, graph_matrices
+from .operators import StructuredMatrices
 from .problem import ProlongationProblem
 from .recipes import RECIPES, Recipe, _graph_shape, get_recipe
 from .solver import SOLVER_VERSION, solve
@@ -346,6 +347,10 @@ def get_prolongation(
     parameters: dict[str, Any] = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": resolved}
     if resolved == "optimize":
         parameters["solve"] = solve_options
+    if resolved == "spectral" and any(isinstance(side, StructuredMatrices) for side in (problem.small, problem.large)):
+        # U2 M U1^T depends on the eigenbasis chosen in repeated eigenvalues: Kronecker products of the
+        # factors' eigenvectors here, numpy.linalg.eigh of L for a networkx graph.  Both are exact optima.
+        parameters["eigenbasis"] = "kronecker-factors"
     if chosen is not None:
         parameters["recipe"] = chosen.to_dict()
     try:

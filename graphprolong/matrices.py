@@ -149,6 +149,11 @@ class GraphMatrices:
         return self._get("T", lambda: distance_matrix(self.graph))
 
     @property
+    def distances_dense(self) -> np.ndarray:
+        """``T`` as a dense array (the same array as :attr:`distances` here)."""
+        return self.distances
+
+    @property
     def _eigh(self) -> tuple[np.ndarray, np.ndarray]:
         return self._get("eigh", lambda: np.linalg.eigh(self.laplacian_dense))
 

@@ -320,6 +320,11 @@ class StructuredMatrices(GraphMatrices):
         return self._get("T", lambda: BoxDistance([distance_matrix(g) for g in self._factor_graphs()]))
 
     @property
+    def distances_dense(self) -> np.ndarray:
+        """``T`` as a dense array (``n x n`` memory: small graphs only)."""
+        return self._get("T_dense", lambda: self.distances.dense())
+
+    @property
     def factor_eigenvalues(self) -> tuple[np.ndarray, ...]:
         """Ascending Laplacian spectrum of each axis's factor (path or cycle), in Kronecker order."""
         return tuple(values for values, _ in self._factor_eigh)

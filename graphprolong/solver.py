@@ -211,7 +211,7 @@ def _autograd_cost(problem: ProlongationProblem) -> Callable:
     if diffusion_weight > 0:
         parts.append((diffusion_weight, problem.small.laplacian_dense, problem.large.laplacian_dense, problem.alpha))
     if locality_weight > 0:
-        parts.append((locality_weight, problem.small.distances, problem.large.distances, problem.beta))
+        parts.append((locality_weight, problem.small.distances_dense, problem.large.distances_dense, problem.beta))
 
     def cost(P):
         return sum(weight * term(P, X1, X2, scale) for weight, X1, X2, scale in parts)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,16 +83,20 @@ def _torch():
 
 
 def resolve_device(device: str = "auto"):
-    """Return the ``torch.device`` for ``"auto"``, ``"cpu"`` or ``"cuda"`` (or ``"cuda:N"``)."""
+    """Return the ``torch.device`` for ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    ``"auto"`` is CUDA when torch sees a GPU, else the CPU.  ``ValueError``
+    for any other name, and when CUDA is asked for but not available.
+    """
     torch = _torch()
-    base = device.split(":", 1)[0] if isinstance(device, str) else device
-    check_choice("device", base, DEVICES)
-    if base == "auto":
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ValueError(f"unknown device {device!r}; valid devices are: {', '.join(DEVICES)} (or cuda:N)")
+    if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if base == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device={device!r} was requested but CUDA is not available to torch {torch.__version__} "
-            f"(torch.cuda.is_available() is False); use device='cpu' or device='auto'"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r} was requested, but torch {torch.__version__} sees no CUDA device "
+            f"(torch.cuda.is_available() is False); use 'cpu' or 'auto'"
         )
     return torch.device(device)
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from graphprolong.torch_backend import DEVICES, resolve_device  # one device rule for the whole project
+
 from .config import ConfigError, ExperimentConfig, RunConfig, check_sizes
 from .data import Dataset, MinibatchStream, load_dataset
 from .fas import build_fas_method
@@ -39,22 +41,8 @@ __all__ = ["BUILDERS", "DEVICES", "TRAINING_EVALUATION_SIZE", "build_msann_metho
 
 logger = logging.getLogger(__name__)
 
-#: Accepted ``--device`` values (``cuda:N`` too).
-DEVICES = ("auto", "cpu", "cuda")
-
 #: At most this many training examples are evaluated beside the validation set.
 TRAINING_EVALUATION_SIZE = 1000
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error that says so."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
-        raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N; got {name!r}")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but torch {torch.__version__} sees no CUDA device; use --device cpu or auto")
-    return torch.device(name)
 
 
 def run_slug(label: str) -> str:

@@ -213,17 +213,14 @@ def test_structured_matrices_and_networkx_graphs_share_a_key(kind, shape):
     assert cache.cache_key(structured, structured, parameters) != cache.cache_key(other, other, parameters)
 
 
-@pytest.mark.parametrize(("s", "method", "name"), [(1.0, "auto", "grid-interpolation"), (0.0, "recipe", "grid-fold"), (0.0, "auto", None)])
+@pytest.mark.parametrize(("s", "method", "name"), [(1.0, "auto", "grid-interpolation"), (0.0, "recipe", "grid-fold"), (0.0, "recipe", "grid-spectral")])
 def test_structured_grid_map_is_served_for_the_networkx_grid(tmp_path, monkeypatch, caplog, s, method, name):
     calls = _count_computations(monkeypatch)
     small, large = (4, 3), (8, 6)
     arguments = {"s": s, "method": method, "recipe": name if method == "recipe" else None, "cache_dir": tmp_path, "return_metadata": True}
     P, metadata = get_prolongation(structured_matrices("grid", small), structured_matrices("grid", large), **arguments)
-    if name is not None:
-        assert metadata["recipe"]["name"] == name
-        np.testing.assert_array_equal(P, recipe_prolongation(name, grid_graph(small), grid_graph(large)))
-    else:
-        assert metadata["method"] == "spectral"
+    assert metadata["recipe"]["name"] == name
+    np.testing.assert_array_equal(P, recipe_prolongation(name, grid_graph(small), grid_graph(large)))
     problem = ProlongationProblem(grid_graph(small), grid_graph(large), s=s, alpha=metadata["alpha"], beta=metadata["beta"])
     assert metadata["objective"] == pytest.approx(problem.objective(P), rel=1e-10, abs=1e-12)
     with caplog.at_level(logging.DEBUG, logger="graphprolong.cache"):
@@ -255,3 +252,15 @@ def test_structured_recipe_errors_name_the_lineage(tmp_path):
     found = [r.name for r in cache.matching_recipes(structured_matrices("cycle", 4), structured_matrices("cycle", 8), s=0.0)]
     assert found == ["cycle-spectral", "grid-periodic-spectral", "cycle-cover", "grid-periodic-cover"]
     assert not list(tmp_path.glob("*.npz"))
+
+
+def test_spectral_map_of_a_structured_grid_has_its_own_entry(tmp_path):
+    # U2 M U1^T depends on the eigenbasis in repeated eigenvalues (Kronecker factors vs eigh of L): two entries, both exact.
+    arguments = {"s": 0.0, "method": "spectral", "cache_dir": tmp_path, "return_metadata": True}
+    structured, entry = get_prolongation(structured_matrices("grid", (3, 3)), structured_matrices("grid", (6, 6)), **arguments)
+    graphs, graph_entry = get_prolongation(grid_graph((3, 3)), grid_graph((6, 6)), **arguments)
+    assert entry["key"] != graph_entry["key"] and entry["eigenbasis"] == "kronecker-factors" and "eigenbasis" not in graph_entry
+    problem = ProlongationProblem(grid_graph((3, 3)), grid_graph((6, 6)), s=0.0)
+    for P in (structured, graphs):
+        assert np.abs(P.T @ P - np.eye(9)).max() < 1e-12
+        assert problem.terms(P).diffusion < 1e-20

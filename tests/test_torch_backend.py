@@ -190,7 +190,7 @@ def test_cuda_request_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     problem = ProlongationProblem(*PAIRS["path 8->16"], s=0.5)
-    with pytest.raises(RuntimeError, match="device='cuda' was requested but CUDA is not available"):
+    with pytest.raises(ValueError, match=r"device 'cuda' was requested, but torch .* sees no CUDA device \(torch.cuda.is_available\(\) is False\); use 'cpu' or 'auto'"):
         backend.solve_torch(problem, device="cuda")
 
 
