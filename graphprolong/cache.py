@@ -347,9 +347,10 @@ def get_prolongation(
     parameters: dict[str, Any] = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": resolved}
     if resolved == "optimize":
         parameters["solve"] = solve_options
-    if resolved == "spectral" and any(isinstance(side, StructuredMatrices) for side in (problem.small, problem.large)):
+    if resolved == "spectral" and any(isinstance(side, StructuredMatrices) and len(side.sizes) > 1 for side in (problem.small, problem.large)):
         # U2 M U1^T depends on the eigenbasis chosen in repeated eigenvalues: Kronecker products of the
-        # factors' eigenvectors here, numpy.linalg.eigh of L for a networkx graph.  Both are exact optima.
+        # factors' eigenvectors for a structured grid, numpy.linalg.eigh of L for a networkx graph (and for
+        # a structured path or cycle, whose one factor is L).  Both are exact optima.
         parameters["eigenbasis"] = "kronecker-factors"
     if chosen is not None:
         parameters["recipe"] = chosen.to_dict()

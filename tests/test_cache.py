@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import graphprolong.cache as cache
-from graphprolong import ProlongationProblem, cycle_graph, eigenvalue_matching, get_prolongation, grid_graph, path_graph, spectrum, structured_matrices
+from graphprolong import ProlongationProblem, cycle_graph, eigenvalue_matching, get_prolongation, grid_graph, path_graph, spectral_prolongation, spectrum, structured_matrices
 from graphprolong.io import load_prolongation
 from graphprolong.recipes import RECIPES, objective_lower_bound, recipe_prolongation
 
@@ -264,3 +264,13 @@ def test_spectral_map_of_a_structured_grid_has_its_own_entry(tmp_path):
     for P in (structured, graphs):
         assert np.abs(P.T @ P - np.eye(9)).max() < 1e-12
         assert problem.terms(P).diffusion < 1e-20
+
+
+def test_spectral_map_of_a_structured_path_shares_the_networkx_entry(tmp_path, monkeypatch):
+    calls = _count_computations(monkeypatch)
+    arguments = {"s": 0.0, "method": "spectral", "cache_dir": tmp_path}
+    structured = get_prolongation(structured_matrices("cycle", 6), structured_matrices("cycle", 12), **arguments)
+    graphs = get_prolongation(cycle_graph(6), cycle_graph(12), **arguments)
+    np.testing.assert_array_equal(structured, graphs)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(structured, spectral_prolongation(ProlongationProblem(cycle_graph(6), cycle_graph(12), s=0.0)))
