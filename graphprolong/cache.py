@@ -18,6 +18,7 @@ The folder is, in order: the ``cache_dir`` argument, the environment variable
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -256,6 +257,23 @@ def _compute(problem: ProlongationProblem, method: str, recipe: Recipe | None, s
     return result.P, {"iterations": result.iterations, "stopping_reason": result.stopping_reason}
 
 
+def _solve_parameters(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` completed with :func:`solve`'s defaults, so that a default spelled out or left out keys alike.
+
+    ``TypeError`` naming an option :func:`solve` does not take (before anything is computed).
+    """
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(solve).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"get_prolongation got solve options that graphprolong.solve does not take: {', '.join(unknown)}; "
+                        f"valid options are: {', '.join(sorted(defaults))}")
+    return {**defaults, **options}
+
+
 def _label(method: str, recipe: Recipe | None) -> str:
     return f"recipe {recipe.name} v{recipe.version}" if recipe is not None else method
 
@@ -343,7 +361,7 @@ def get_prolongation(
             alpha=problem.alpha if problem.alpha is not None else own_alpha,
             beta=problem.beta if problem.beta is not None else own_beta,
         )
-    solve_options = dict(solve_options, rng=seed)
+    solve_options = _solve_parameters(dict(solve_options, rng=seed))
     parameters: dict[str, Any] = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": resolved}
     if resolved == "optimize":
         parameters["solve"] = solve_options

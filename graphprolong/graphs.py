@@ -23,6 +23,7 @@ __all__ = [
     "cross_product",
     "cycle_graph",
     "grid_graph",
+    "lineage_spec",
     "parse_graph_spec",
     "path_graph",
     "single_vertex_graph",
@@ -145,6 +146,31 @@ def _read_edge_list(path: Path) -> nx.Graph:
     return graph
 
 
+def lineage_spec(spec: str) -> tuple[str, tuple[int, ...]] | None:
+    """Read a lineage spec: ``("path" | "cycle" | "grid" | "grid:periodic", sizes)``, or None for other text.
+
+    ``ValueError`` for a malformed ``path:``, ``cycle:`` or ``grid:`` spec.
+
+    Examples
+    --------
+    >>> lineage_spec("grid:3x4:periodic"), lineage_spec("cycle:8"), lineage_spec("edges.txt")
+    (('grid:periodic', (3, 4)), ('cycle', (8,)), None)
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"a graph spec must be a string; got {type(spec).__name__}")
+    kind, _, rest = spec.strip().partition(":")
+    if kind in ("path", "cycle"):
+        if not re.fullmatch(r"\d+", rest):
+            raise ValueError(f"graph spec {spec!r}: {kind} needs a positive integer size, as in '{kind}:32'")
+        return kind, (int(rest),)
+    if kind == "grid":
+        sizes, _, flag = rest.partition(":")
+        if not re.fullmatch(r"\d+(x\d+)*", sizes) or flag not in ("", "periodic"):
+            raise ValueError(f"graph spec {spec!r}: grid must look like 'grid:16x16' or 'grid:16x16:periodic'")
+        return ("grid:periodic" if flag else "grid"), tuple(int(size) for size in sizes.split("x"))
+    return None
+
+
 def parse_graph_spec(spec: str) -> nx.Graph:
     """Build a graph from a textual specification.
 
@@ -152,31 +178,24 @@ def parse_graph_spec(spec: str) -> nx.Graph:
     ----------
     spec : str
         ``path:N``, ``cycle:N``, ``grid:AxB`` (any number of ``x``-separated
-        sizes) optionally followed by ``:periodic``, or the path of an
-        edge-list file with lines ``u v`` or ``u v weight`` (``#`` comments).
+        sizes) optionally followed by ``:periodic`` (see :func:`lineage_spec`),
+        or the path of an edge-list file with lines ``u v`` or ``u v weight``
+        (``#`` comments).
 
     Examples
     --------
     >>> parse_graph_spec("grid:3x4:periodic").number_of_nodes()
     12
     """
-    if not isinstance(spec, str):
-        raise TypeError(f"a graph spec must be a string; got {type(spec).__name__}")
-    text = spec.strip()
-    kind, _, rest = text.partition(":")
-    if kind in ("path", "cycle"):
-        if not re.fullmatch(r"\d+", rest):
-            raise ValueError(f"graph spec {spec!r}: {kind} needs a positive integer size, as in '{kind}:32'")
-        return (path_graph if kind == "path" else cycle_graph)(int(rest))
-    if kind == "grid":
-        sizes, _, flag = rest.partition(":")
-        if not re.fullmatch(r"\d+(x\d+)*", sizes) or flag not in ("", "periodic"):
-            raise ValueError(f"graph spec {spec!r}: grid must look like 'grid:16x16' or 'grid:16x16:periodic'")
-        return grid_graph([int(s) for s in sizes.split("x")], periodic=flag == "periodic")
-    path = Path(text)
+    lineage = lineage_spec(spec)
+    if lineage is not None:
+        kind, sizes = lineage
+        if kind in ("path", "cycle"):
+            return (path_graph if kind == "path" else cycle_graph)(sizes[0])
+        return grid_graph(sizes, periodic=kind == "grid:periodic")
+    path = Path(spec.strip())
     if path.is_file():
         return _read_edge_list(path)
     raise ValueError(
         f"unknown graph spec {spec!r}: not an existing file, and valid forms are: {', '.join(GRAPH_SPEC_FORMS)}"
     )
-

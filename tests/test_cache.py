@@ -95,6 +95,18 @@ def test_bad_method_and_unserialisable_options(tmp_path):
         get_prolongation(path_graph(2), path_graph(4), s=0.0, method="magic", cache_dir=tmp_path)
     with pytest.raises(TypeError, match="JSON-serialisable"):
         get_prolongation(path_graph(2), path_graph(4), s=0.5, init=np.eye(4, 2), cache_dir=tmp_path)
+    with pytest.raises(TypeError, match="solve options that graphprolong.solve does not take: iterations, speed; valid options are: backend, "):
+        get_prolongation(path_graph(2), path_graph(4), s=0.5, iterations=3, speed=1, cache_dir=tmp_path)
+    assert not list(tmp_path.glob("*.npz"))
+
+
+def test_solver_defaults_spelled_out_or_left_out_share_an_entry(tmp_path, monkeypatch):
+    calls = _count_computations(monkeypatch)
+    _, implicit = get_prolongation(path_graph(4), path_graph(8), s=0.5, cache_dir=tmp_path, return_metadata=True)
+    _, explicit = get_prolongation(path_graph(4), path_graph(8), s=0.5, cache_dir=tmp_path, return_metadata=True,
+                                   max_iterations=500, optimizer="trust-regions", backend="analytic", init="matching", seed=0)
+    assert implicit["key"] == explicit["key"] and len(calls) == 1
+    assert implicit["solve"]["max_iterations"] == 500 and implicit["solve"]["rng"] == 0
 
 
 # ---------------------------------------------------------------------------
