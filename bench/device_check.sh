@@ -22,7 +22,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output
     timeout "$limit" "$@" > "$out/$name.log" 2>&1
     echo "   exit $? ; $(tail -n 1 "$out/$name.log")"
 }
-step cuda_tests 120 python3 -m pytest -q -p no:cacheprovider tests -k "cuda or CUDA"
+# Issue 3 first (the one open): >= 300x at n = 4096 and n = 16384 converged in 60 s, then the 65536 stretch
+# (float32: P alone is 65536 x 16384, 8.6 GB in float64, and trust regions keeps about ten such arrays).
 step prolong_large 200 python3 bench/prolong_speed.py --large --device cuda --ref-max-time 60 --ours-max-time 60 --out "$out"
-step fas_speed 90 python3 bench/fas_speed.py --device cuda --cycles 10
-step msann_throughput 120 python3 bench/msann_throughput.py --device cuda --json "$out/msann_throughput.json"
+step prolong_stretch 100 python3 bench/prolong_large.py --device cuda --dtype float32 --sides 128 --s 1 --max-time 60 --repeats 1 --json "$out/prolong_stretch.json"
+step cuda_tests 100 python3 -m pytest -q -p no:cacheprovider tests -k "cuda or CUDA"
+step fas_speed 80 python3 bench/fas_speed.py --device cuda --cycles 10
+step msann_throughput 90 python3 bench/msann_throughput.py --device cuda --json "$out/msann_throughput.json"

@@ -26,15 +26,21 @@ from . import __version__
 from ._checks import check_positive_int, orthonormality_error
 from .cache import METHODS as CACHE_METHODS
 from .export import LINEAGES as EXPORT_LINEAGES
-from .graphs import GRAPH_SPEC_FORMS, parse_graph_spec
+from .export import structured_wanted
+from .operators import StructuredMatrices, structured_matrices
+from .graphs import GRAPH_SPEC_FORMS, lineage_spec, parse_graph_spec
 from .io import atomic_write_bytes, save_prolongation
 from .matching import MATCHERS
 from .problem import ProlongationProblem
 from .recipes import RECIPE_VERSION, RECIPES, get_recipe, verification_passed, verification_table, verify_recipe
-from .solver import OPTIMIZERS, solve
+from .solver import BACKENDS, INITIALISATIONS, OPTIMIZERS, solve
+from .torch_backend import DTYPES  # constants only: torch is imported when the backend runs
 from .spectral import spectral_prolongation
 
 METHODS = ("optimize", "spectral")
+
+#: Options of graphprolong.solve set by ``--optimizer``, ``--backend``, ...: argparse destination = solve keyword.
+SOLVER_OPTIONS = ("optimizer", "backend", "device", "dtype", "init", "matcher", "restarts", "max_iterations", "max_time")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,22 +50,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _solver_options(args: argparse.Namespace) -> dict:
+    """The options of :func:`graphprolong.solve` given on the command line (see :func:`_add_solver_options`)."""
+    return {name: getattr(args, name) for name in SOLVER_OPTIONS}
+
+
+def _check_device(args: argparse.Namespace) -> str | None:
+    """The device the torch backend will use (``ValueError`` before any work when it is unavailable); None otherwise."""
+    if args.backend != "torch":
+        return None
+    from .torch_backend import resolve_device
+
+    return str(resolve_device(args.device))
+
+
+def _graph(spec: str, options: dict):
+    """The graph of ``spec``: a lineage spec as StructuredMatrices where the options want it, else a networkx graph."""
+    lineage = lineage_spec(spec) if structured_wanted(options) else None
+    return structured_matrices(*lineage) if lineage is not None else parse_graph_spec(spec)
+
+
 def _solve_command(args: argparse.Namespace) -> int:
-    small, large = parse_graph_spec(args.small), parse_graph_spec(args.large)
+    options = _solver_options(args)
+    device = _check_device(args)
+    small, large = _graph(args.small, options), _graph(args.large, options)
     problem = ProlongationProblem(small, large, s=args.s, alpha=args.alpha, beta=args.beta)
     started = time.perf_counter()
     if args.method == "spectral":
         P = spectral_prolongation(problem, matcher=args.matcher)
         details = {"iterations": 0, "stopping_reason": "closed form U2 M U1^T"}
     else:
-        result = solve(
-            problem,
-            optimizer=args.optimizer,
-            restarts=args.restarts,
-            rng=args.seed,
-            max_iterations=args.max_iterations,
-            matcher=args.matcher,
-        )
+        result = solve(problem, rng=args.seed, **options)
         P = result.P
         details = {"iterations": result.iterations, "stopping_reason": result.stopping_reason}
     seconds = time.perf_counter() - started
@@ -79,6 +100,8 @@ def _solve_command(args: argparse.Namespace) -> int:
         "locality": terms.locality,
         "method": args.method,
         "optimizer": args.optimizer if args.method == "optimize" else None,
+        "solve": options if args.method == "optimize" else None,
+        "structured": isinstance(problem.small, StructuredMatrices),
         "seed": args.seed,
         "seconds": seconds,
         "version": __version__,
@@ -87,7 +110,7 @@ def _solve_command(args: argparse.Namespace) -> int:
     path = save_prolongation(args.output, P, metadata=metadata)
     rows = [
         ("graphs", f"{args.small} ({problem.shape[1]} vertices) -> {args.large} ({problem.shape[0]} vertices)"),
-        ("method", args.method + (f" ({args.optimizer})" if args.method == "optimize" else "")),
+        ("method", args.method + (f" ({_describe_solver(args, device)})" if args.method == "optimize" else "")),
         ("s", f"{problem.s:g}"),
         ("objective E", f"{terms.objective:.6e}"),
         ("diffusion term", f"{terms.diffusion:.6e}  (alpha = {terms.alpha:.6g})"),
@@ -106,8 +129,10 @@ def _export_command(args: argparse.Namespace) -> int:
     from .export import export_chain, parse_sizes, prolongation_chain
 
     sizes = parse_sizes(args.sizes, lineage=args.lineage)
+    _check_device(args)
     maps, metadata = prolongation_chain(
-        args.lineage, sizes, s=args.s, method=args.method, recipe=args.recipe, seed=args.seed, cache_dir=args.cache_dir
+        args.lineage, sizes, s=args.s, method=args.method, recipe=args.recipe, seed=args.seed, cache_dir=args.cache_dir,
+        alpha=args.alpha, beta=args.beta, **_solver_options(args),
     )
     written = export_chain(args.output, maps, metadata)
     for k, (P, step) in enumerate(zip(maps, metadata["steps"])):
@@ -294,6 +319,34 @@ def _demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_solver(args: argparse.Namespace, device: str | None) -> str:
+    on = f" on {device}, {args.dtype}" if device is not None else ""
+    return f"{args.optimizer}, {args.backend} backend{on}, from {args.init}"
+
+
+def _add_solver_options(parser: argparse.ArgumentParser) -> None:
+    """The options of :func:`graphprolong.solve` (:data:`SOLVER_OPTIONS`), plus ``--seed``."""
+    group = parser.add_argument_group("optimisation (when a map is optimised)")
+    group.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="trust-regions", help="Riemannian optimiser (default: trust-regions)")
+    group.add_argument(
+        "--backend", choices=BACKENDS, default="analytic",
+        help="derivatives: analytic (numpy, sparse Laplacians), autograd (the seed's pipeline, dense), torch (CPU or "
+        "GPU; path/cycle/grid specs go to it as Kronecker operators, never n x n matrices) (default: analytic)",
+    )
+    group.add_argument("--device", default="auto", help="torch backend: auto, cpu, cuda or cuda:N (default: auto: CUDA when available)")
+    group.add_argument("--dtype", choices=DTYPES, default="float64", help="torch backend: working precision; P is returned in float64 (default: float64)")
+    group.add_argument(
+        "--init", choices=INITIALISATIONS, default="matching",
+        help="start: the eigenvalue matching, box-matching (for grids: the Kronecker product of the per-axis "
+        "matchings, the start for grids too large for the full assignment problem), random or identity (default: matching)",
+    )
+    group.add_argument("--matcher", choices=sorted(MATCHERS), default="scipy", help="eigenvalue-matching solver (default: scipy)")
+    group.add_argument("--restarts", type=int, default=1, help="runs from the start and then random starts; the best is kept (default: 1)")
+    group.add_argument("--max-iterations", type=int, default=500, help="iteration limit per run (default: 500)")
+    group.add_argument("--max-time", type=float, default=3600.0, help="wall-clock limit per run, seconds (default: 3600)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the random starts (default: 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``graphprolong`` argument parser."""
     parser = _Parser(
@@ -318,11 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve_parser.add_argument("--method", choices=METHODS, default="optimize", help="Stiefel optimisation, or the s = 0 spectral closed form U2 M U1^T (default: optimize)")
     solve_parser.add_argument("--alpha", type=float, default=None, help="fix the diffusion scale factor (default: optimised)")
     solve_parser.add_argument("--beta", type=float, default=None, help="fix the locality scale factor (default: optimised)")
-    solve_parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="trust-regions", help="pymanopt optimiser (default: trust-regions)")
-    solve_parser.add_argument("--matcher", choices=sorted(MATCHERS), default="scipy", help="eigenvalue-matching solver (default: scipy)")
-    solve_parser.add_argument("--restarts", type=int, default=1, help="runs from the matching and then random starts; the best is kept (default: 1)")
-    solve_parser.add_argument("--max-iterations", type=int, default=500, help="iteration limit per run (default: 500)")
-    solve_parser.add_argument("--seed", type=int, default=0, help="seed of the random restarts (default: 0)")
+    _add_solver_options(solve_parser)
     solve_parser.add_argument("-o", "--output", required=True, metavar="FILE.npz", help="where to write P and its metadata")
     solve_parser.set_defaults(handler=_solve_command)
 
@@ -342,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(the *-interpolation ones at s = 1), else optimize; recipe: a closed-form recipe, see 'graphprolong recipes list')",
     )
     export_parser.add_argument("--recipe", default=None, metavar="NAME", help="the recipe of --method recipe (default: the lineage's preferred recipe at s)")
-    export_parser.add_argument("--seed", type=int, default=0, help="seed of the solver (default: 0)")
+    export_parser.add_argument("--alpha", type=float, default=None, help="fix the diffusion scale factor (default: optimised, or the recipe's own)")
+    export_parser.add_argument("--beta", type=float, default=None, help="fix the locality scale factor (default: optimised, or the recipe's own)")
+    _add_solver_options(export_parser)
     export_parser.add_argument("--cache-dir", default=None, help="cache folder (default: $GRAPHPROLONG_CACHE, else the user cache)")
     export_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.npz, FILE.mtx or FILE.pt")
     export_parser.set_defaults(handler=_export_command)

@@ -34,8 +34,9 @@ from ._checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
 from .cache import METHODS, get_prolongation  # METHODS: how missing maps are computed (re-exported)
 from .graphs import cycle_graph, grid_graph, path_graph
 from .io import array_checksum, atomic_write_bytes
+from .operators import structured_matrices
 
-__all__ = ["FORMATS", "LINEAGES", "METHODS", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain"]
+__all__ = ["FORMATS", "LINEAGES", "METHODS", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain", "structured_wanted"]
 
 #: Lineage names of ``graphprolong export`` and their graph builders.
 LINEAGES = {
@@ -44,6 +45,18 @@ LINEAGES = {
     "grid": lambda size: grid_graph(size),
     "grid:periodic": lambda size: grid_graph(size, periodic=True),
 }
+
+
+def structured_wanted(options: dict[str, Any]) -> bool:
+    """Whether solve ``options`` want lineage graphs as :class:`~graphprolong.operators.StructuredMatrices`.
+
+    The torch backend applies them as Kronecker operators (no networkx graph,
+    no ``n x n`` matrix: the way to large grids) and ``init="box-matching"``
+    needs their factors.  Otherwise the networkx graphs are kept: a spectral
+    map depends on the eigenbasis in repeated eigenvalues (see
+    :func:`~graphprolong.cache.get_prolongation`).
+    """
+    return options.get("backend") == "torch" or options.get("init") == "box-matching"
 
 #: File formats by suffix.
 FORMATS = (".npz", ".mtx", ".pt")
@@ -94,6 +107,9 @@ def prolongation_chain(
     **options
         ``seed``, ``alpha``, ``beta`` and solver options, passed to
         :func:`~graphprolong.cache.get_prolongation` and recorded in the metadata.
+        With ``backend="torch"`` or ``init="box-matching"`` the lineage's
+        graphs are :class:`~graphprolong.operators.StructuredMatrices`
+        (:func:`structured_wanted`).
 
     Returns
     -------
@@ -107,7 +123,10 @@ def prolongation_chain(
 
     build = LINEAGES[check_choice("lineage", lineage, LINEAGES)]
     check_choice("method", method, METHODS)
-    graphs = [build(size) for size in sizes]
+    if structured_wanted(options):
+        graphs = [structured_matrices(lineage, size) for size in sizes]
+    else:
+        graphs = [build(size) for size in sizes]
     maps, steps = [], []
     for small, large in zip(graphs, graphs[1:]):
         P, entry = get_prolongation(

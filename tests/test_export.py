@@ -122,3 +122,24 @@ def test_cli_export_with_a_recipe(tmp_path, capsys):
     assert main([*arguments, "--sizes", "4,8", "--recipe", "cycle-magic", "-o", str(tmp_path / "bad.npz")]) == 2
     assert "valid recipes are: cycle-cover" in capsys.readouterr().err
     assert not (tmp_path / "bad.npz").exists()
+
+
+def test_cli_export_with_the_torch_backend_goes_through_structured_grids(tmp_path, capsys):
+    from graphprolong import get_prolongation, structured_matrices
+
+    cache_dir, output = tmp_path / "c", tmp_path / "chain.npz"
+    arguments = ["--lineage", "grid", "--sizes", "2x2,4x4,8x8", "--s", "1", "--beta", "0.25", "--method", "optimize",
+                 "--backend", "torch", "--device", "cpu", "--init", "box-matching", "--max-iterations", "30"]
+    assert main(["export", *arguments, "--cache-dir", str(cache_dir), "-o", str(output)]) == 0
+    maps, metadata = load_prolongations(output)
+    assert [P.shape for P in maps] == [(16, 4), (64, 16)]
+    assert metadata["options"]["backend"] == "torch" and metadata["options"]["init"] == "box-matching" and metadata["options"]["beta"] == 0.25
+    assert len(list(cache_dir.glob("*.npz"))) == 2
+    # the library call with the same options is served from those two entries
+    options = {"backend": "torch", "device": "cpu", "init": "box-matching", "max_iterations": 30}
+    for P, (a, b) in zip(maps, [((2, 2), (4, 4)), ((4, 4), (8, 8))]):
+        again = get_prolongation(structured_matrices("grid", a), structured_matrices("grid", b), s=1.0, beta=0.25, method="optimize",
+                                 cache_dir=cache_dir, **options)
+        np.testing.assert_array_equal(again, P)
+    assert len(list(cache_dir.glob("*.npz"))) == 2
+    assert "P_1: 4x4 -> 8x8  shape (64, 16)" in capsys.readouterr().out

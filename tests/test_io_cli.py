@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from graphprolong import cycle_graph, path_graph, ProlongationProblem, spectral_prolongation
+from graphprolong import ProlongationProblem, cycle_graph, initial_point, path_graph, solve, spectral_prolongation, structured_matrices
 from graphprolong.cli import main
 from graphprolong.io import load_prolongation, save_prolongation
 
@@ -80,6 +80,8 @@ def test_cli_spectral_method_and_edge_list(tmp_path):
         (["--small", "star:4", "--large", "path:8", "--s", "0"], "unknown graph spec 'star:4'.*valid forms are: path:N"),
         (["--small", "path:4", "--large", "path:8", "--s", "0", "--optimizer", "adam"], "invalid choice: 'adam'"),
         (["--small", "path:4", "--large", "path:8", "--s", "x"], "invalid float value"),
+        (["--small", "path:4", "--large", "path:8", "--s", "1", "--backend", "torch", "--device", "gpu"], "unknown device 'gpu'; valid devices are: auto, cpu, cuda"),
+        (["--small", "path:4", "--large", "grid:4x4", "--s", "1", "--init", "box-matching"], r"same number of axes; got G_small of shape \(4,\) and G_large of shape \(4, 4\)"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_status_2(tmp_path, arguments, message):
@@ -191,3 +193,31 @@ def test_cli_recipes_verify_bad_input_is_status_2(capsys):
     assert "--sizes must be comma-separated small sizes like '4,8,16'" in capsys.readouterr().err
     assert main(["recipes", "verify", "--names", "cycle-cover", "--sizes", "2"]) == 2
     assert "no (recipe, size) pair to verify: skipped cycle-cover at size 2" in capsys.readouterr().err
+
+
+def test_cli_solve_with_the_torch_backend_on_structured_grids(tmp_path, capsys):
+    output = tmp_path / "P.npz"
+    arguments = ["--s", "0.5", "--beta", "0.25", "--backend", "torch", "--device", "cpu", "--init", "box-matching", "--max-iterations", "40"]
+    assert main(["solve", "--small", "grid:3x3", "--large", "grid:6x6", *arguments, "-o", str(output)]) == 0
+    P, metadata = load_prolongation(output)
+    problem = ProlongationProblem(structured_matrices("grid", (3, 3)), structured_matrices("grid", (6, 6)), s=0.5, beta=0.25)
+    expected = solve(problem, backend="torch", device="cpu", init="box-matching", max_iterations=40, rng=0)
+    np.testing.assert_allclose(P, expected.P, atol=1e-12)
+    assert metadata["structured"] is True and metadata["solve"]["backend"] == "torch" and metadata["solve"]["init"] == "box-matching"
+    assert metadata["objective"] == pytest.approx(expected.objective, rel=1e-12)
+    assert metadata["objective"] < problem.objective(initial_point(problem, "box-matching", rng=np.random.default_rng(0)))
+    assert "torch backend on cpu, float64, from box-matching" in capsys.readouterr().out
+
+
+def test_cli_device_cuda_without_cuda_is_one_line_and_status_2(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    for command in (["solve", "--small", "path:4", "--large", "path:8", "--s", "1"], ["export", "--lineage", "path", "--sizes", "4,8", "--s", "0.5"]):
+        completed = subprocess.run(
+            [sys.executable, "-m", "graphprolong.cli", *command, "--backend", "torch", "--device", "cuda", "-o", str(tmp_path / "P.npz")],
+            capture_output=True, text=True, check=False,
+        )
+        assert completed.returncode == 2 and completed.stdout == ""
+        assert len(completed.stderr.strip().splitlines()) == 1 and "sees no CUDA device" in completed.stderr
+    assert not list(tmp_path.iterdir())
