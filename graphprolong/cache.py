@@ -199,7 +199,8 @@ def _no_recipe_error(G_small, G_large, *, s: float, alpha, beta) -> ValueError:
         listed = "; ".join(_describe(recipe) for recipe in RECIPES.values())
         return ValueError(
             f"no registered recipe fits these graphs ({graph_matrices(G_small).n} -> {graph_matrices(G_large).n} "
-            f"vertices): they must be a canonical path, cycle or grid (a networkx graph as graphprolong builds it, or graphprolong.structured_matrices) and its doubling; registered recipes: {listed}"
+            f"vertices): they must be a canonical path, cycle or grid (a networkx graph as graphprolong builds it, "
+            f"or graphprolong.structured_matrices) and its doubling; registered recipes: {listed}"
         )
     reasons = []
     for recipe, shapes in fitting:

@@ -27,15 +27,15 @@ from ._checks import check_positive_int, orthonormality_error
 from .cache import METHODS as CACHE_METHODS
 from .export import LINEAGES as EXPORT_LINEAGES
 from .export import structured_wanted
-from .operators import StructuredMatrices, structured_matrices
 from .graphs import GRAPH_SPEC_FORMS, lineage_spec, parse_graph_spec
 from .io import atomic_write_bytes, save_prolongation
 from .matching import MATCHERS
+from .operators import StructuredMatrices, structured_matrices
 from .problem import ProlongationProblem
 from .recipes import RECIPE_VERSION, RECIPES, get_recipe, verification_passed, verification_table, verify_recipe
 from .solver import BACKENDS, INITIALISATIONS, OPTIMIZERS, solve
-from .torch_backend import DTYPES  # constants only: torch is imported when the backend runs
 from .spectral import spectral_prolongation
+from .torch_backend import DTYPES, resolve_device  # torch itself is imported only when the backend runs
 
 METHODS = ("optimize", "spectral")
 
@@ -57,11 +57,7 @@ def _solver_options(args: argparse.Namespace) -> dict:
 
 def _check_device(args: argparse.Namespace) -> str | None:
     """The device the torch backend will use (``ValueError`` before any work when it is unavailable); None otherwise."""
-    if args.backend != "torch":
-        return None
-    from .torch_backend import resolve_device
-
-    return str(resolve_device(args.device))
+    return str(resolve_device(args.device)) if args.backend == "torch" else None
 
 
 def _graph(spec: str, options: dict):

@@ -184,11 +184,11 @@ def box_matching(
     The start Theorem 5.1 suggests for grids: each ``M_a`` is the minimal
     matching of axis ``a``'s factor spectra (:func:`eigenvalue_matching`),
     used as a vertex map, and their Kronecker product is a 0/1 matrix with one
-    1 per column and at most one per row, so it is orthonormal.  It costs
-    ``O(sum_a n_a N_a)`` where the full matching of the grids' spectra is an
-    ``N x n`` assignment problem (``N = prod N_a``), too slow beyond a few
-    thousand vertices.  It is not that matching: the full one pairs sums of
-    factor eigenvalues across axes.
+    1 per column and at most one per row, so it is orthonormal.  It solves
+    one small ``N_a x n_a`` assignment problem per axis, where the full
+    matching of the grids' spectra is one ``N x n`` problem (``N = prod N_a``),
+    too slow beyond a few thousand vertices.  It is not that matching: the
+    full one pairs sums of factor eigenvalues across axes.
 
     Parameters
     ----------
