@@ -336,7 +336,7 @@ LARGE_SIDES = (32, 64)
 def bench_large(m: int, args: argparse.Namespace) -> dict:
     """Reference vs the torch backend on grid m x m -> 2m x 2m at s = 1, from the same start."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from prolong_large import kronecker_matching_start, problem_for
+    from prolong_large import gradient_times_text, kronecker_matching_start, problem_for, seconds_to_gradient
 
     from graphprolong import torch_backend
 
@@ -355,15 +355,16 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     else:
         row["reference"], threshold = None, -np.inf
     objective = torch_backend.TorchObjective(structured, device=args.device)
+    scale = torch_backend.gradient_scale(structured)
     begin = time.perf_counter()
     P, iterations, reason, log = torch_backend.minimize(
-        objective, objective.tensor(start), min_gradient_norm=1e-10 * torch_backend.gradient_scale(structured),
-        max_time=args.ours_max_time,
+        objective, objective.tensor(start), min_gradient_norm=1e-10 * scale, max_time=args.ours_max_time,
     )
     seconds = time.perf_counter() - begin
     reached = next((stamp for stamp, value in zip(log["time"], log["objective"]) if value <= threshold), None)
     row["ours"] = {"objective": log["objective"][-1], "iterations": iterations, "seconds": seconds,
-                   "seconds_to_reach": reached, "stopping_reason": reason, "device": str(objective.device)}
+                   "seconds_to_reach": reached, "stopping_reason": reason, "device": str(objective.device),
+                   "gradient_ratio": log["gradient_norm"][-1] / scale, "seconds_to_gradient": seconds_to_gradient(log, scale)}
     row["load_average"] = os.getloadavg()[0]
     reference = row["reference"]
     print(
@@ -371,24 +372,27 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
         + (f"reference E={reference['objective']:.6g} after {reference['iterations']} it in {reference['seconds']:.1f} s "
            f"({reference['seconds'] / max(reference['iterations'], 1):.2f} s/it); " if reference else "reference skipped; ")
         + f"torch TR ({objective.device}) E={row['ours']['objective']:.6g} after {iterations} it in {seconds:.1f} s, "
-        f"reached the reference's E in {_seconds(reached)} s; load {row['load_average']:.2f}",
+        f"reached the reference's E in {_seconds(reached)} s, |grad|/scale {row['ours']['gradient_ratio']:.2g} "
+        f"(s to |grad|/scale <= {gradient_times_text(row['ours']['seconds_to_gradient'])}); load {row['load_average']:.2f}",
         flush=True,
     )
     return row
 
 
 def large_table(rows: list[dict]) -> str:
-    lines = ["| case | n_large | ref final E | ref it | ref s | ref s/it | torch final E | torch it | torch s to ref E | speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| case | n_large | ref final E | ref it | ref s | ref s/it | torch final E | torch it | torch s to ref E | speed-up "
+             "| torch final rel. grad | torch s to rel. grad 1e-6 / 1e-8 / 1e-10 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         reference, run = row["reference"], row["ours"]
+        gradient = f"{run['gradient_ratio']:.2g} | " + " / ".join(_seconds(value) for value in run["seconds_to_gradient"].values())
         if reference is None:
-            lines.append(f"| {row['case']} | {row['n_large']} | - | - | - | - | {run['objective']:.6g} | {run['iterations']} | - | - |")
+            lines.append(f"| {row['case']} | {row['n_large']} | - | - | - | - | {run['objective']:.6g} | {run['iterations']} | - | - | {gradient} |")
             continue
         lines.append(
             f"| {row['case']} | {row['n_large']} | {reference['objective']:.6g} | {reference['iterations']} | "
             f"{reference['seconds']:.1f} | {reference['seconds'] / max(reference['iterations'], 1):.2f} | {run['objective']:.6g} | "
-            f"{run['iterations']} | {_seconds(run['seconds_to_reach'])} | {_speedup(reference, run)} |"
+            f"{run['iterations']} | {_seconds(run['seconds_to_reach'])} | {_speedup(reference, run)} | {gradient} |"
         )
     return "\n".join(lines)
 
