@@ -30,7 +30,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from ._checks import check_choice
+from .checks import check_choice
 from .io import array_checksum, load_prolongation, save_prolongation
 from .matrices import GraphMatrices, graph_matrices
 from .operators import StructuredMatrices

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import __version__
-from ._checks import check_positive_int, orthonormality_error
+from .checks import check_positive_int, orthonormality_error
 from .cache import METHODS as CACHE_METHODS
 from .export import LINEAGES as EXPORT_LINEAGES
 from .export import structured_wanted

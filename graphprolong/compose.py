@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import check_finite_array, check_positive, orthonormality_error, ORTHONORMAL_TOLERANCE
+from .checks import check_finite_array, check_positive, orthonormality_error, ORTHONORMAL_TOLERANCE
 from .matrices import GraphMatrices, graph_matrices
 
 __all__ = ["box_product_bound", "compose_box", "diffusion_distance"]

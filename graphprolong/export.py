@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import scipy.io
 
-from ._checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
+from .checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
 from .cache import METHODS, get_prolongation  # METHODS: how missing maps are computed (re-exported)
 from .graphs import cycle_graph, grid_graph, path_graph
 from .io import array_checksum, atomic_write_bytes

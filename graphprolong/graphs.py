@@ -16,7 +16,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from ._checks import check_positive_int
+from .checks import check_positive_int
 
 __all__ = [
     "box_product",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import ORTHONORMAL_TOLERANCE, orthonormality_error
+from .checks import ORTHONORMAL_TOLERANCE, orthonormality_error
 
 __all__ = ["array_checksum", "atomic_write_bytes", "load_prolongation", "save_prolongation"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from ._checks import check_positive_int
+from .checks import check_positive_int
 from .graphs import box_product, cross_product, cycle_graph, grid_graph, path_graph
 
 __all__ = [

@@ -28,7 +28,7 @@ from functools import reduce
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._checks import check_choice, check_finite_array
+from .checks import check_choice, check_finite_array
 
 __all__ = ["MATCHERS", "Matching", "assignment", "box_matching", "eigenvalue_matching", "matching_cost_matrix"]
 

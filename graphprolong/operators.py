@@ -34,7 +34,7 @@ from functools import reduce
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import check_choice, check_finite_array, check_positive_int
+from .checks import check_choice, check_finite_array, check_positive_int
 from .graphs import cycle_graph, path_graph
 from .matrices import GraphMatrices, adjacency_matrix, distance_matrix, laplacian
 

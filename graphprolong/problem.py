@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from ._checks import check_finite_array, check_positive, check_unit_interval
+from .checks import check_finite_array, check_positive, check_unit_interval
 from .matrices import GraphMatrices, graph_matrices
 from .operators import StructuredOperator, frobenius_norm_squared
 

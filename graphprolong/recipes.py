@@ -78,7 +78,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from ._checks import check_choice, check_positive_int, check_unit_interval, orthonormality_error
+from .checks import check_choice, check_positive_int, check_unit_interval, orthonormality_error
 from .compose import compose_box
 from .graphs import cycle_graph, grid_graph, path_graph
 from .matching import _lexicographic_first, matching_cost_matrix

@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from ._checks import check_choice, check_orthonormal, check_positive, check_positive_int, orthonormality_error
+from .checks import check_choice, check_orthonormal, check_positive, check_positive_int, orthonormality_error
 from .matching import MATCHERS, box_matching, eigenvalue_matching
 from .operators import StructuredMatrices
 from .problem import ProlongationProblem

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import check_choice, check_positive, check_positive_int
+from .checks import check_choice, check_positive, check_positive_int
 from .operators import StructuredOperator, frobenius_norm_squared
 from .problem import ProlongationProblem
 

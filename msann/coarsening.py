@@ -87,7 +87,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from graphprolong._checks import check_choice, check_real
+from graphprolong.checks import check_choice, check_real
 
 __all__ = [
     "ACTIVATIONS",

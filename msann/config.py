@@ -77,7 +77,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from graphprolong._checks import check_positive_int
+from graphprolong.checks import check_positive_int
 
 __all__ = [
     "CORE_TABLES",

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphprolong._checks import check_choice, check_positive_int, check_unit_interval
+from graphprolong.checks import check_choice, check_positive_int, check_unit_interval
 from graphprolong.io import array_checksum, atomic_write_bytes
 
 __all__ = [

@@ -73,7 +73,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from graphprolong._checks import check_choice, check_positive, check_positive_int, check_real
+from graphprolong.checks import check_choice, check_positive, check_positive_int, check_real
 
 from .coarsening import (
     VISIT_ORDERS,

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from graphprolong._checks import check_choice, check_positive_int
+from graphprolong.checks import check_choice, check_positive_int
 
 from .multilevel import Hierarchy, Level, make_smoother
 

@@ -28,7 +28,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from graphprolong._checks import check_choice, check_positive, check_positive_int
+from graphprolong.checks import check_choice, check_positive, check_positive_int
 
 __all__ = [
     "EVENT_KINDS",

@@ -71,7 +71,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from graphprolong._checks import check_choice, check_finite_array, check_positive_int, check_real
+from graphprolong.checks import check_choice, check_finite_array, check_positive_int, check_real
 from graphprolong.cache import cache_directory as _cache_directory
 from graphprolong.io import array_checksum, atomic_write_bytes
 

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphprolong import get_prolongation, path_graph
-from graphprolong._checks import check_choice, check_positive_int
+from graphprolong.checks import check_choice, check_positive_int
 from graphprolong.compose import compose_box
 from graphprolong.recipes import get_recipe, piecewise_constant
 

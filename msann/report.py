@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from graphprolong._checks import check_choice, check_positive, check_positive_int, check_real
+from graphprolong.checks import check_choice, check_positive, check_positive_int, check_real
 from graphprolong.io import atomic_write_bytes
 
 __all__ = [

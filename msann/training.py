@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from graphprolong._checks import check_positive, check_positive_int
+from graphprolong.checks import check_positive, check_positive_int
 from graphprolong.io import atomic_write_bytes
 
 from .multilevel import MultilevelMethod, cycle_events, per_level

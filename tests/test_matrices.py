@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphprolong._checks import (
+from graphprolong.checks import (
     ORTHONORMAL_TOLERANCE,
     check_choice,
     check_finite_array,

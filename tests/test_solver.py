@@ -15,7 +15,7 @@ from graphprolong import (
     spectrum,
     structured_matrices,
 )
-from graphprolong._checks import orthonormality_error
+from graphprolong.checks import orthonormality_error
 
 from .strategies import random_connected_graph, random_stiefel
 
