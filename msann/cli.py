@@ -115,7 +115,7 @@ def _sweep_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    from .training import CheckpointError, DivergenceError
+    from .core.checkpoint import CheckpointError, DivergenceError
 
     parser = build_parser()
     args = parser.parse_args(argv)

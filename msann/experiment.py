@@ -3,8 +3,8 @@
 :func:`run_experiment` is what ``msann run`` and ``msann sweep`` call.  For
 each :class:`~msann.config.RunConfig` it loads the data (once per distinct
 ``[data]`` table and seed), checks the sizes against it *before any run
-trains*, builds the method (:data:`BUILDERS`: one builder per method), trains
-it with :func:`msann.training.train` and records a
+trains*, builds the method (its builder in :data:`msann.methods.METHODS`),
+trains it with :func:`msann.core.driver.train` and records a
 :class:`~msann.report.RunRecord`.  The output folder receives
 ``summary.json``, ``history.csv`` and ``error_vs_cost.png`` (see
 :mod:`msann.report`), rewritten after every run, and one checkpoint folder
@@ -27,17 +27,16 @@ from pathlib import Path
 
 import torch
 
-from graphprolong.torch_backend import DEVICES, resolve_device  # one device rule for the whole project
-
 from .config import ConfigError, ExperimentConfig, RunConfig, check_sizes
+from .core.checkpoint import CHECKPOINT_NAME
+from .core.driver import train
+from .core.metrics import metric, task_metric
 from .data import Dataset, MinibatchStream, load_dataset
-from .fas import build_fas_method
-from .msann import MsANN, build_msann
-from .prolongations import layer_maps
+from .device import DEVICES, resolve_device
+from .methods import method_spec
 from .report import RunRecord, plot_error_vs_cost, plot_errors, write_errors, write_summary
-from .training import CHECKPOINT_NAME, train
 
-__all__ = ["BUILDERS", "DEVICES", "TRAINING_EVALUATION_SIZE", "build_msann_method", "load_run_data", "resolve_device", "run_experiment", "run_slug"]
+__all__ = ["DEVICES", "TRAINING_EVALUATION_SIZE", "load_run_data", "resolve_device", "run_experiment", "run_slug"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +52,11 @@ def run_slug(label: str) -> str:
 
 def load_run_data(run: RunConfig, *, source: str, cache: dict | None = None) -> Dataset:
     """The run's dataset (memoised in ``cache`` by its ``[data]`` table and seed); loader errors become ConfigErrors."""
-    key = json.dumps([dict(run.data), run.train["seed"]], sort_keys=True, default=str)
+    key = json.dumps([dict(run.data), run.train.seed], sort_keys=True, default=str)
     if cache is not None and key in cache:
         return cache[key]
     try:
-        dataset = load_dataset(run.data["name"], seed=run.train["seed"], **run.data_options)
+        dataset = load_dataset(run.data["name"], seed=run.train.seed, **run.data_options)
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise ConfigError(source, f"[data] ({run.label}): {error}") from None
     if cache is not None:
@@ -65,48 +64,25 @@ def load_run_data(run: RunConfig, *, source: str, cache: dict | None = None) -> 
     return dataset
 
 
-def build_msann_method(run: RunConfig, dataset: Dataset, device: torch.device) -> MsANN:
-    """The MsANN model and method of a run (P from :mod:`msann.prolongations`)."""
-    hierarchy, model = run.hierarchy, run.model
-    widths = list(model["widths"])
-    maps = []
-    for position, width in enumerate(widths):
-        shape = dataset.unit_shape if position in (0, len(widths) - 1) else None
-        maps.append(
-            layer_maps(width, levels=hierarchy["levels"], strategy=hierarchy["strategy"], method=hierarchy["p_method"],
-                       input_shape=shape, rng=run.train["seed"] + position)
-        )
-    network = build_msann(widths, maps, activation=model["activation"], output_activation=model["output_activation"],
-                          bias=model["bias"], seed=run.train["seed"], dtype=torch.float32).to(device)
-    return MsANN(network, smoother=run.train["optimizer"], lr=run.train["lr"], momentum=run.train["momentum"],
-                 schedule=hierarchy["schedule"])
-
-
-#: Method name -> builder ``(run, dataset, device) -> MultilevelMethod``.
-BUILDERS: dict[str, Callable] = {"msann": build_msann_method, "fas": build_fas_method}
-
-
 def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: Path, *, resume: bool, progress: bool | None) -> RunRecord:
-    method = BUILDERS[run.method](run, dataset, device)
+    method = method_spec(run.method).build(run, dataset, device)
     logger.info("%s: %r", run.label, method.hierarchy)
-    stream = MinibatchStream(dataset.train_inputs, dataset.train_targets, batch_size=run.train["batch_size"],
-                             seed=run.train["seed"], device=device)
+    stream = MinibatchStream(dataset.train_inputs, dataset.train_targets, batch_size=run.train.batch_size,
+                             seed=run.train.seed, device=device)
     validation = (torch.as_tensor(dataset.val_inputs, device=device), torch.as_tensor(dataset.val_targets, device=device))
     size = min(TRAINING_EVALUATION_SIZE, len(dataset.val_inputs), len(dataset.train_inputs))
     training = (torch.as_tensor(dataset.train_inputs[:size], device=device),
                 torch.as_tensor(dataset.train_targets[:size], device=device))
     params = run.to_dict()
+    train_table = run.train
     result = train(
-        method, stream, validation, training=training,
-        gamma=run.hierarchy["gamma"], k=run.hierarchy["k"], cost_budget=run.train["cost_budget"],
-        batch_size=run.train["batch_size"], eval_points=run.train["eval_points"],
-        checkpoint=folder / CHECKPOINT_NAME, checkpoint_every=run.train["checkpoint_every"], resume=resume,
+        method, stream, validation, training=training, metrics=metric(task_metric(dataset)),
+        gamma=run.hierarchy.gamma, k=run.hierarchy.k, cost_budget=train_table.cost_budget,
+        batch_size=train_table.batch_size, eval_points=train_table.eval_points,
+        checkpoint=folder / CHECKPOINT_NAME, checkpoint_every=train_table.checkpoint_every, resume=resume,
         params=params, label=run.label, progress=progress,
     )
-    extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device)}
-    summary_fields = getattr(method, "summary_fields", None)  # optional method hook: its own summary.json keys
-    if summary_fields is not None:
-        extra.update(summary_fields(result))
+    extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device), **method.summary_fields(result)}
     return RunRecord(run.label, params, result.history, result.total_cost, result.wall_seconds, extra,
                      evaluations=result.evaluations)
 
@@ -142,7 +118,7 @@ def run_experiment(
         dataset = load_run_data(run, source=source, cache=cache)
         check_sizes(run, dimension=dataset.dimension, unit_shape=dataset.unit_shape)
         datasets.append(dataset)
-        name = device if device != "auto" or run.train["device"] == "auto" else run.train["device"]
+        name = device if device != "auto" or run.train.device == "auto" else run.train.device
         try:
             devices.append(resolve_device(name))
         except ValueError as error:

@@ -1,4 +1,4 @@
-"""Prolongations between the layer widths of a hierarchy, designed with :mod:`graphprolong`.
+"""Graph-designed prolongations between the layer widths of a hierarchy (with :mod:`graphprolong`).
 
 Every layer's units get a graph of one kind (SPEC §3): a path for 1D data
 (layout ``"path"``) or a grid for images (layout ``"grid"``), and each coarser
@@ -50,7 +50,6 @@ __all__ = [
     "LAYOUTS",
     "METHODS",
     "STRATEGIES",
-    "composite_maps",
     "grid_shape",
     "layer_maps",
     "one_dimensional_map",
@@ -219,15 +218,3 @@ def layer_maps(
                 P = P[rng.permutation(P.shape[0])]
         maps.append(np.ascontiguousarray(P))
     return maps
-
-
-def composite_maps(maps: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """``[I, P^(0), P^(0) P^(1), ...]``: the composed prolongations ``Pro_{l -> 0}`` of levels ``0 .. L``."""
-    if not maps:
-        raise ValueError("composite_maps needs at least one map (use levels >= 1)")
-    composite = [np.eye(maps[0].shape[0])]
-    for P in maps:
-        if P.shape[0] != composite[-1].shape[1]:
-            raise ValueError(f"maps do not chain: {composite[-1].shape} then {P.shape}")
-        composite.append(composite[-1] @ P)
-    return composite

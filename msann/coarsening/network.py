@@ -1,0 +1,258 @@
+"""Coarse networks: transfers of a whole ``nn.Sequential`` and the coarse network they define (seed 000 §5, §7).
+
+A coarse network has the same layers as the fine one with fewer hidden units
+(``nn.Linear`` output features, ``nn.Conv2d`` output channels); the
+network's input and output sizes are never coarsened.  A *coarsener* maps a
+fine network to the :class:`~msann.core.transfer.Transfer` towards its coarse
+version; :data:`COARSENERS` holds them, all with one signature
+``coarsener(model, *, options, rng) -> Transfer``:
+
+``"matching"``
+    Heavy-edge matching of every hidden layer (seed 000 Algorithm 1), with
+    the 0/1 or the scaled operators (:mod:`msann.coarsening.matching`).
+``"graph"``
+    A graph-designed orthonormal path map ``n -> n/2``
+    (:func:`msann.coarsening.graph.one_dimensional_map`) on every hidden
+    ``nn.Linear``; convolution channels, which have no graph, are matched.
+
+Exactness.  With the 0/1 operators the fine network with parameters
+``P x_c`` computes exactly what the coarse network with ``x_c`` computes, for
+any elementwise activation: a copied unit stays a copy.  With the scaled
+operators this holds for positively homogeneous activations (ReLU,
+LeakyReLU, Identity), since ``phi(D z) = D phi(z)`` for ``D >= 0``.
+Consequently ``grad g_c(x_c) = R grad g(P x_c)`` (chain rule).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from graphprolong.checks import check_choice
+
+from ..core.layers import Slot, scan
+from ..core.transfer import LayerTransfer, Transfer, UnitTransfer, transfer_from_prolongation
+from .graph import METHODS as GRAPH_METHODS
+from .graph import one_dimensional_map
+from .matching import VISIT_ORDERS, Matching, check_threshold, heavy_edge_matching, piecewise_constant_transfer, scaled_transfer
+
+__all__ = [
+    "COARSENERS",
+    "CoarseningOptions",
+    "CoarseningWarning",
+    "build_coarse_model",
+    "coarsen",
+    "coarsen_network",
+    "plan_coarsening",
+    "plan_from_prolongations",
+    "transfer_from_state",
+    "transfer_state",
+]
+
+
+class CoarseningWarning(UserWarning):
+    """A layer could not be coarsened (no pair of units reached the threshold)."""
+
+
+@dataclass(frozen=True)
+class CoarseningOptions:
+    """Options of the coarseners (each uses the ones it needs).
+
+    Attributes
+    ----------
+    threshold : float
+        ``theta`` in ``[-1, 1]`` of the heavy-edge matching.
+    scaled : bool
+        Scaled operators ``P~ = D P`` (seed 000 eq. 34) for matched layers.
+    order : str
+        Visit order of the matching (:data:`msann.coarsening.matching.VISIT_ORDERS`).
+    graph_method : str
+        The 1D map of the ``"graph"`` coarsener (:data:`msann.coarsening.graph.METHODS`).
+    """
+
+    threshold: float = 0.0
+    scaled: bool = False
+    order: str = "heaviest"
+    graph_method: str = "recipe"
+
+    def __post_init__(self) -> None:
+        check_threshold(self.threshold)
+        if not isinstance(self.scaled, bool):
+            raise TypeError(f"scaled must be a bool; got {type(self.scaled).__name__} {self.scaled!r}")
+        check_choice("order", self.order, VISIT_ORDERS)
+        check_choice("graph_method", self.graph_method, GRAPH_METHODS)
+
+
+def _matched_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Generator) -> UnitTransfer:
+    weight = slot.module.weight.detach()
+    if weight.shape[0] < 2:
+        raise ValueError(f"layer {slot.index} ('{slot.name}', {type(slot.module).__name__}) has {weight.shape[0]} unit(s); coarsening needs at least 2")
+    matching = heavy_edge_matching(weight, threshold=options.threshold, order=options.order, rng=rng)
+    if matching.n_coarse == matching.n_fine:
+        warnings.warn(
+            f"layer {slot.index} ('{slot.name}', {type(slot.module).__name__}) has no pair of units with cosine "
+            f"similarity >= threshold = {options.threshold}; it keeps its {matching.n_fine} units",
+            CoarseningWarning,
+            stacklevel=3,
+        )
+    if options.scaled:
+        return scaled_transfer(matching, weight)
+    return piecewise_constant_transfer(matching, dtype=weight.dtype, device=weight.device)
+
+
+def _graph_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Generator) -> UnitTransfer:
+    if isinstance(slot.module, nn.Conv2d):  # channels have no graph: heavy-edge matching
+        return _matched_unit(slot, options, rng)
+    weight = slot.module.weight.detach()
+    width = weight.shape[0]
+    if width % 2:
+        raise ValueError(f"graph transfer halves a path of units; a layer of {width} units (odd) cannot be halved")
+    P = np.array(one_dimensional_map(width // 2, method=options.graph_method))  # a writable copy for torch
+    return transfer_from_prolongation(P, dtype=weight.dtype, device=weight.device)
+
+
+def _assemble(slots: list[Slot], units: Sequence[UnitTransfer]) -> Transfer:
+    layers, shapes = [], {}
+    for position, slot in enumerate(slots):
+        output = units[position] if position < len(units) else None
+        inputs = units[position - 1] if position > 0 else None
+        layers.append(LayerTransfer(slot.name, slot.rule, output, inputs, slot.block))
+        for role, parameter in slot.module.named_parameters(recurse=False):
+            coarse_shape = list(parameter.shape)
+            if output is not None:
+                coarse_shape[0] = output.n_coarse
+            if role == "weight" and inputs is not None:
+                coarse_shape[1] = inputs.n_coarse * slot.block
+            shapes[f"{slot.name}.{role}"] = (tuple(parameter.shape), tuple(coarse_shape))
+    return Transfer(tuple(layers), tuple(units), shapes)
+
+
+def _per_hidden_layer(unit: Callable[[Slot, CoarseningOptions, np.random.Generator], UnitTransfer]):
+    def coarsener(model: nn.Sequential, *, options: CoarseningOptions, rng: np.random.Generator) -> Transfer:
+        slots = scan(model)
+        return _assemble(slots, [unit(slot, options, rng) for slot in slots[:-1]])
+
+    coarsener.__doc__ = f"The transfer of every hidden layer of ``model`` by ``{unit.__name__}``."
+    return coarsener
+
+
+#: Coarseners by name: ``coarsener(model, *, options, rng) -> Transfer`` (module docstring).
+COARSENERS: dict[str, Callable[..., Transfer]] = {
+    "matching": _per_hidden_layer(_matched_unit),
+    "graph": _per_hidden_layer(_graph_unit),
+}
+
+
+def coarsen(name: str, model: nn.Sequential, *, options: CoarseningOptions, rng: np.random.Generator) -> Transfer:
+    """The transfer of ``model`` by the coarsener ``name`` (a key of :data:`COARSENERS`)."""
+    return COARSENERS[check_choice("coarsener", name, COARSENERS)](model, options=options, rng=rng)
+
+
+def plan_coarsening(model: nn.Sequential, *, threshold: float, scaled: bool = False, order: str = "heaviest",
+                    rng: np.random.Generator | int | None = None) -> Transfer:
+    """Match every hidden layer of ``model`` and build its transfer (the ``"matching"`` coarsener).
+
+    Raises
+    ------
+    TypeError
+        For a layer that is not supported (named, with the supported list).
+    ValueError
+        For a hidden layer with fewer than 2 units, ``threshold`` outside
+        ``[-1, 1]``, or an inconsistent network.
+
+    Warns
+    -----
+    CoarseningWarning
+        For a layer with no pair of units above ``threshold`` (it keeps its width).
+    """
+    options = CoarseningOptions(threshold=threshold, scaled=scaled, order=order)
+    return coarsen("matching", model, options=options, rng=np.random.default_rng(rng))
+
+
+def plan_from_prolongations(model: nn.Sequential, prolongations: Sequence[torch.Tensor | np.ndarray | UnitTransfer]) -> Transfer:
+    """Transfers from given maps, one per hidden layer (e.g. graph-designed maps of :mod:`msann.coarsening.graph`).
+
+    Each entry is a ``UnitTransfer`` or a prolongation ``P`` (``n x n_c``,
+    ``n`` the layer's width), made into one by
+    :func:`~msann.core.transfer.transfer_from_prolongation` in the layer's dtype and device.
+    """
+    slots = scan(model)
+    if len(prolongations) != len(slots) - 1:
+        raise ValueError(f"need one prolongation per hidden layer: {len(slots) - 1}; got {len(prolongations)}")
+    units = []
+    for slot, given in zip(slots[:-1], prolongations):
+        weight = slot.module.weight.detach()
+        unit = given if isinstance(given, UnitTransfer) else transfer_from_prolongation(given, dtype=weight.dtype, device=weight.device)
+        if unit.n_fine != weight.shape[0]:
+            raise ValueError(
+                f"prolongation of layer {slot.index} ('{slot.name}') must have {weight.shape[0]} rows (the layer's units); "
+                f"got shape {(unit.n_fine, unit.n_coarse)}"
+            )
+        units.append(unit)
+    return _assemble(slots, units)
+
+
+def build_coarse_model(model: nn.Sequential, transfer: Transfer) -> nn.Sequential:
+    """The coarse network of ``transfer`` with parameters ``R_p x`` of ``model``'s (a new module; ``model`` is untouched)."""
+    slots = {slot.name: slot for slot in scan(model)}
+    by_name = {layer.name: layer for layer in transfer.layers}
+    if set(slots) != set(by_name):
+        raise ValueError(f"transfer does not belong to this model: layers {sorted(by_name)} vs {sorted(slots)}")
+    modules = OrderedDict()
+    for name, module in model.named_children():
+        if name in by_name:
+            shape = transfer.parameter_shapes[f"{name}.weight"][1]
+            modules[name] = slots[name].rule.coarse(module, shape[1], shape[0])
+        else:
+            modules[name] = copy.deepcopy(module)
+    coarse = nn.Sequential(modules)
+    restricted = transfer.restrict({key: value.detach() for key, value in model.named_parameters()})
+    with torch.no_grad():
+        for key, parameter in coarse.named_parameters():
+            parameter.copy_(restricted[key])
+    return coarse.train(model.training)
+
+
+def coarsen_network(model: nn.Sequential, *, threshold: float, scaled: bool = False, order: str = "heaviest",
+                    rng: np.random.Generator | int | None = None) -> tuple[nn.Sequential, Transfer]:
+    """Match ``model``'s hidden layers and build the coarse network with parameters ``R_p x``.
+
+    :func:`plan_coarsening` followed by :func:`build_coarse_model`; call it
+    again on the coarse network for one more level, and again on ``model``
+    to re-match.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> fine = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> coarse, transfer = coarsen_network(fine, threshold=-1.0)
+    >>> transfer.fine_widths, transfer.coarse_widths
+    ((8,), (4,))
+    >>> coarse[0].weight.shape
+    torch.Size([4, 3])
+    """
+    transfer = plan_coarsening(model, threshold=threshold, scaled=scaled, order=order, rng=rng)
+    return build_coarse_model(model, transfer), transfer
+
+
+def transfer_state(transfer: Transfer) -> list[tuple]:
+    """The operators of ``transfer``'s units as plain tensors ``(P, pi, mate or None, scale or None)``, for a checkpoint."""
+    return [(u.P, u.pi, None if u.matching is None else u.matching.mate, u.scale) for u in transfer.units]
+
+
+def transfer_from_state(model: nn.Sequential, units: Sequence[tuple], *, device: torch.device) -> Transfer:
+    """The transfer of ``model`` from :func:`transfer_state` (operators moved to ``device``)."""
+    return plan_from_prolongations(model, [
+        UnitTransfer(P.to(device), pi.to(device), None if mate is None else Matching.from_mate(mate),
+                     None if scale is None else scale.to(device))
+        for P, pi, mate, scale in units
+    ])

@@ -1,0 +1,32 @@
+"""Recipes: TOML files that describe compared training runs (:mod:`msann.config.recipe`).
+
+- :mod:`~msann.config.tables`: the core tables ``[model]``, ``[hierarchy]``, ``[train]``;
+- :mod:`~msann.config.data_options`: ``[data]`` against the data set's loader;
+- :mod:`~msann.config.recipe`: loading, overrides, runs;
+- :mod:`~msann.config.sizes`: checks against the loaded data;
+- :mod:`~msann.config.sweep`: the runs of a sweep.
+"""
+
+from .recipe import ConfigError, ExperimentConfig, RunConfig, load_config, parse_config, parse_override, parse_run, parse_value
+from .sizes import check_sizes
+from .sweep import expand_sweep, parse_int_list
+from .tables import CORE_TABLES, DEFAULT_CHECKPOINT_SECONDS, HierarchyTable, ModelTable, TrainTable
+
+__all__ = [
+    "CORE_TABLES",
+    "DEFAULT_CHECKPOINT_SECONDS",
+    "ConfigError",
+    "ExperimentConfig",
+    "HierarchyTable",
+    "ModelTable",
+    "RunConfig",
+    "TrainTable",
+    "check_sizes",
+    "expand_sweep",
+    "load_config",
+    "parse_config",
+    "parse_int_list",
+    "parse_override",
+    "parse_run",
+    "parse_value",
+]

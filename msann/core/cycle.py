@@ -1,0 +1,88 @@
+"""The gamma-cycle: a fixed sequence of smoothing and transfer events (seed 002 Algorithm 3.1).
+
+::
+
+    cycle(l):  smooth(l)
+               if l < L:  repeat gamma times:
+                              down(l)      # restrict to level l + 1 (FAS: tau, x_c = Pi x; MG/Opt: gate)
+                              cycle(l + 1)
+                              up(l)        # correct level l from l + 1
+                              smooth(l)
+
+The FAS V-cycle of seed 000 is ``gamma = 1``.  :func:`cycle_events` lists the
+events; the driver (:func:`msann.core.driver.train`) walks them, and a method
+may skip a coarse visit at its ``down`` event (the events up to the matching
+``up`` are then not run and not charged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+from graphprolong.checks import check_positive_int
+
+__all__ = ["EVENT_KINDS", "Event", "cycle_events", "matching_up", "per_level", "visit_order"]
+
+#: Kinds of cycle events.
+EVENT_KINDS = ("smooth", "down", "up")
+
+
+class Event(NamedTuple):
+    """One step of a cycle: ``kind`` in :data:`EVENT_KINDS` at ``level`` (down/up: between ``level`` and ``level + 1``)."""
+
+    kind: str
+    level: int
+
+
+def cycle_events(depth: int, gamma: int, *, level: int = 0) -> Iterator[Event]:
+    """The events of one gamma-cycle started at ``level`` on a hierarchy of depth ``L = depth``.
+
+    Examples
+    --------
+    >>> [e.level for e in cycle_events(2, 2) if e.kind == "smooth"]
+    [0, 1, 2, 1, 2, 1, 0, 1, 2, 1, 2, 1, 0]
+    """
+    depth = check_positive_int("depth", depth, minimum=0)
+    gamma = check_positive_int("gamma", gamma)
+    if not 0 <= level <= depth:
+        raise ValueError(f"level must be in [0, depth = {depth}]; got {level}")
+    yield Event("smooth", level)
+    if level < depth:
+        for _ in range(gamma):
+            yield Event("down", level)
+            yield from cycle_events(depth, gamma, level=level + 1)
+            yield Event("up", level)
+            yield Event("smooth", level)
+
+
+def matching_up(events: Sequence[Event], position: int) -> int:
+    """The position of the ``up`` event that closes the ``down`` event at ``position``.
+
+    Examples
+    --------
+    >>> events = list(cycle_events(2, 1))
+    >>> events[matching_up(events, 1)]
+    Event(kind='up', level=0)
+    """
+    kind, level = events[position]
+    if kind != "down":
+        raise ValueError(f"event {position} is {events[position]}, not a down event")
+    for later in range(position + 1, len(events)):
+        if events[later] == Event("up", level):
+            return later
+    raise ValueError(f"the down event at {position} has no matching up event")
+
+
+def visit_order(depth: int, gamma: int) -> list[int]:
+    """The levels smoothed by one cycle, in order (seed 002 Fig. 4)."""
+    return [event.level for event in cycle_events(depth, gamma) if event.kind == "smooth"]
+
+
+def per_level(name: str, value: Any, depth: int) -> list:
+    """Expand an option: a scalar applies to every level, a sequence gives one value per level (PyAMG style)."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != depth + 1:
+            raise ValueError(f"{name} needs one value per level (L + 1 = {depth + 1}); got {len(value)}: {list(value)}")
+        return list(value)
+    return [value] * (depth + 1)

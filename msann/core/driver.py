@@ -1,0 +1,324 @@
+"""The training driver shared by every multilevel method: cycles, cost, evaluation, checkpoints.
+
+:func:`train` walks the events of gamma-cycles (:func:`msann.core.cycle.cycle_events`)
+over a :class:`~msann.core.method.MultilevelMethod` until the training cost
+reaches its budget.  Cost (SPEC §3): a step at level ``l`` on a minibatch of
+``b`` examples costs ``relative_cost_l * b``; a ``down`` or ``up`` event adds
+the cost of the work it reports, where it happens; a coarse visit that the
+method skips at its ``down`` event runs nothing and costs nothing.  ``C(t)``
+is the sum.  The validation error (the task's metrics,
+:mod:`msann.core.metrics`) is logged at cost 0, on a log-spaced cost grid
+(:class:`msann.report.CostGrid`), and at the end.
+
+Checkpoints.  Every ``checkpoint_every`` seconds (and at the end) the whole
+state -- the method's (parameters, smoother states, per-level state), the
+minibatch stream's, the position in the cycle, the cost, the log -- is
+written atomically with a SHA-256 checksum (:mod:`msann.core.checkpoint`).  A
+run resumed from a checkpoint continues exactly as the uninterrupted run
+would have (same batches, same steps), so it ends at the same result.
+
+Divergence.  Losses are checked for NaN/inf at every evaluation and before
+every checkpoint (one device synchronisation each, not one per step); a
+non-finite loss or validation error stops the run with
+:class:`~msann.core.checkpoint.DivergenceError`, and the last good
+checkpoint is left untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from graphprolong.checks import check_positive, check_positive_int
+
+from ..report import CostGrid
+from .checkpoint import DivergenceError, fingerprint, first_non_finite, resume_state, save_checkpoint
+from .cycle import cycle_events, matching_up, per_level
+from .method import MultilevelMethod
+from .metrics import mse_errors
+
+__all__ = ["TrainResult", "train"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    history : list of (cost, error, seconds)
+        The logged validation error against cost and wall-clock seconds.
+    total_cost : float
+    wall_seconds : float
+        Training seconds, summed over resumed segments.
+    steps : int
+        Smoothing steps taken.
+    cycles : float
+        Cycles completed (fractional when the budget ended one midway).
+    evaluations : list of dict
+        Every evaluation's full dict (the metrics may report several errors).
+    skipped : int
+        Coarse visits the method skipped at a ``down`` event.
+    """
+
+    history: list
+    total_cost: float
+    wall_seconds: float
+    steps: int
+    cycles: float
+    evaluations: list
+    skipped: int = 0
+
+
+def _training_key(key: str) -> str:
+    """The name of a validation error measured on training data: ``val_l2`` -> ``train_l2``."""
+    return "train_" + key.removeprefix("val_")
+
+
+def _progress(total: float, label: str, enabled: bool | None):
+    from tqdm.auto import tqdm
+
+    enabled = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, desc=label, unit="cost", disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+class _Training:
+    """The loop's state and bookkeeping (one :func:`train` call)."""
+
+    def __init__(self, method, stream, *, events, visits, step_costs, grid, path, run_fingerprint, label, evaluate,
+                 on_evaluate):
+        self.method, self.stream, self.events, self.visits = method, stream, events, visits
+        self.step_costs, self.grid, self.path, self.fingerprint, self.label = step_costs, grid, path, run_fingerprint, label
+        self._evaluate, self._on_evaluate = evaluate, on_evaluate
+        self.ups = {position: matching_up(events, position) for position, event in enumerate(events) if event.kind == "down"}
+        self.state = {"position": 0, "substep": 0, "cost": 0.0, "steps": 0, "cycles": 0, "skipped": 0, "seconds": 0.0,
+                      "history": [], "evaluations": []}
+        self.losses: list = []
+        self.began, self.offset, self.bar = time.perf_counter(), 0.0, None
+
+    def resume(self, saved: dict) -> None:
+        self.method.load_state_dict(saved["method"])
+        self.stream.load_state_dict(saved["stream"])
+        self.grid.load_state_dict(saved["grid"])
+        self.state = saved["loop"]
+        self.state.setdefault("skipped", 0)
+        self.offset = self.state["seconds"]
+        logger.info("resumed %s from %s at cost %.6g (%d steps)", self.label, self.path, self.state["cost"], self.state["steps"])
+
+    def seconds(self) -> float:
+        return self.offset + time.perf_counter() - self.began
+
+    def _kept(self) -> str:
+        return f"The last good checkpoint{' ' + str(self.path) if self.path else ''} is kept."
+
+    def check_losses(self) -> None:
+        if self.losses:
+            values = torch.stack(self.losses)
+            if not bool(torch.isfinite(values).all()):
+                raise DivergenceError(
+                    f"{self.label}: the training loss became {float(values[~torch.isfinite(values)][0])} near cost "
+                    f"{self.state['cost']:.6g} (step {self.state['steps']}); stopped. {self._kept()}"
+                )
+            self.losses.clear()
+
+    def evaluate(self) -> None:
+        self.check_losses()
+        errors = self._evaluate()
+        error = next(iter(errors.values()))
+        if not math.isfinite(error):
+            raise DivergenceError(f"{self.label}: the validation error became {error} at cost {self.state['cost']:.6g}; stopped. {self._kept()}")
+        self.state["history"].append((self.state["cost"], error, self.seconds()))
+        self.state["evaluations"].append(dict(errors, cost=self.state["cost"]))
+        if self._on_evaluate is not None:
+            self._on_evaluate(self.state["cost"], errors)
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.check_losses()
+        method_state = self.method.state_dict()
+        bad = first_non_finite(method_state)
+        if bad is not None:
+            raise DivergenceError(
+                f"{self.label}: {bad} became non-finite near cost {self.state['cost']:.6g} (step {self.state['steps']}); "
+                f"stopped. The last good checkpoint {self.path} is kept."
+            )
+        self.state["seconds"] = self.seconds()
+        save_checkpoint(self.path, {"fingerprint": self.fingerprint, "method": method_state, "stream": self.stream.state_dict(),
+                                    "grid": self.grid.state_dict(), "loop": self.state})
+
+    def charge(self, cost: float) -> None:
+        if cost:
+            self.state["cost"] += float(cost)
+            self.bar.update(min(float(cost), max(self.grid.budget - self.bar.n, 0)))
+
+    def event(self) -> bool:
+        """Run the current event (or one smoothing step of it); True when the event is complete."""
+        state = self.state
+        kind, level = self.events[state["position"]]
+        if kind == "smooth":
+            inputs, targets = self.method.batch(level, self.stream)
+            self.losses.append(self.method.smooth_step(level, inputs, targets))
+            self.charge(self.step_costs[level])
+            state["steps"] += 1
+            if self.grid.due(state["cost"]):
+                self.evaluate()
+            state["substep"] += 1
+            return state["substep"] >= self.visits[level]
+        if kind == "down":
+            descent = self.method.down(level, self.stream)
+            self.charge(descent.cost)
+            if descent.skip:
+                state["skipped"] += 1
+                state["position"] = self.ups[state["position"]]  # the visit's events are not run, not charged
+        else:
+            self.charge(self.method.up(level, self.stream))
+        return True
+
+    def advance(self) -> None:
+        state = self.state
+        state["substep"] = 0
+        state["position"] += 1
+        if state["position"] == len(self.events):
+            state["position"], state["cycles"] = 0, state["cycles"] + 1
+
+    def result(self) -> TrainResult:
+        state = self.state
+        return TrainResult(
+            history=[tuple(point) for point in state["history"]], total_cost=state["cost"], wall_seconds=state["seconds"],
+            steps=state["steps"], cycles=state["cycles"] + state["position"] / len(self.events),
+            evaluations=list(state["evaluations"]), skipped=state["skipped"],
+        )
+
+
+def _evaluator(method: MultilevelMethod, metrics: Callable, validation: tuple, training: tuple | None) -> Callable[[], dict]:
+    """The errors of one evaluation: the validation set's, then (when finite) the training subset's as ``train_*``."""
+    def evaluate() -> dict:
+        errors = metrics(method.predict, *validation)
+        if training is not None and math.isfinite(next(iter(errors.values()))):
+            errors.update({_training_key(key): value for key, value in metrics(method.predict, *training).items()})
+        return errors
+
+    return evaluate
+
+
+def train(
+    method: MultilevelMethod,
+    stream,
+    validation: tuple,
+    *,
+    training: tuple | None = None,
+    metrics: Callable[..., dict] = mse_errors,
+    gamma: int = 1,
+    k: int | Sequence[int] = 1,
+    cost_budget: float,
+    batch_size: int,
+    eval_points: int = 60,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: float = 30.0,
+    resume: bool = False,
+    params: dict | None = None,
+    label: str = "run",
+    progress: bool | None = None,
+    max_steps: int | None = None,
+    on_evaluate: Callable[[float, dict], None] | None = None,
+) -> TrainResult:
+    """Train ``method`` with gamma-cycles until the cost reaches ``cost_budget``.
+
+    Parameters
+    ----------
+    method : MultilevelMethod
+    stream : msann.data.MinibatchStream
+        Infinite ``(inputs, targets)`` minibatches with ``state_dict``.
+    validation : (inputs, targets)
+        Tensors on the method's device.
+    training : (inputs, targets), optional
+        A fixed subset of the training data, evaluated at the same points as
+        ``validation``; its errors join each evaluation with the prefix
+        ``train_`` in place of ``val_`` (``val_l2`` -> ``train_l2``).
+    metrics : callable
+        The task's metrics (a value of :data:`msann.core.metrics.METRICS`);
+        the first error it returns is the logged history.
+    gamma : int
+        Recursion count (1: V-cycle, 2: W-cycle).
+    k : int or sequence of int
+        Smoothing batches per visit (one value per level when a sequence).
+    cost_budget : float
+        Stop once ``C(t) >= cost_budget``.
+    batch_size : int
+        Examples per minibatch (the stream's).
+    eval_points : int
+        Points of the log-spaced cost grid.
+    checkpoint : path, optional
+        Checkpoint file; none are written when omitted.
+    checkpoint_every : float
+        Seconds between checkpoints.
+    resume : bool
+        Continue from ``checkpoint`` (or its ``.prev``) when it exists.
+    params : dict, optional
+        The run's configuration; its hash is stored in the checkpoint, and a
+        checkpoint of another configuration is refused.
+    label : str
+        Progress-bar label.
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+    max_steps : int, optional
+        Stop (with a checkpoint) after this many steps in this call: a clean
+        interruption, used to test resuming.
+    on_evaluate : callable, optional
+        Called as ``on_evaluate(cost, errors)`` after each evaluation.
+    """
+    depth = method.hierarchy.depth
+    gamma = check_positive_int("gamma", gamma)
+    visits = [check_positive_int("k", value) for value in per_level("k", k, depth)]
+    cost_budget = check_positive("cost_budget", cost_budget)
+    batch_size = check_positive_int("batch_size", batch_size)
+    step_costs = [level.relative_cost * batch_size for level in method.hierarchy.levels]
+    path = Path(checkpoint) if checkpoint is not None else None
+    run_fingerprint = fingerprint(params or {})
+    grid = CostGrid(cost_budget, points=eval_points, first=min(step_costs))
+    loop = _Training(method, stream, events=list(cycle_events(depth, gamma)), visits=visits, step_costs=step_costs,
+                     grid=grid, path=path, run_fingerprint=run_fingerprint, label=label,
+                     evaluate=_evaluator(method, metrics, validation, training), on_evaluate=on_evaluate)
+    saved = resume_state(path, run_fingerprint) if (resume and path is not None) else None
+    if saved is not None:
+        loop.resume(saved)
+    return _run(loop, cost_budget=cost_budget, label=label, progress=progress, max_steps=max_steps,
+                checkpoint_every=checkpoint_every)
+
+
+def _run(loop: _Training, *, cost_budget: float, label: str, progress: bool | None, max_steps: int | None,
+         checkpoint_every: float) -> TrainResult:
+    state = loop.state
+    if not state["history"]:
+        loop.evaluate()
+    last_save, steps_here = time.perf_counter(), 0
+    with _progress(cost_budget, label, progress) as loop.bar:
+        loop.bar.update(min(state["cost"], cost_budget))
+        while state["cost"] < cost_budget:
+            steps_before = state["steps"]
+            complete = loop.event()
+            steps_here += state["steps"] - steps_before
+            if not complete:
+                continue
+            loop.advance()
+            if max_steps is not None and steps_here >= max_steps:
+                loop.save()
+                return loop.result()
+            if loop.path is not None and time.perf_counter() - last_save >= checkpoint_every:
+                loop.save()
+                last_save = time.perf_counter()
+    if not state["history"] or state["history"][-1][0] != state["cost"]:
+        loop.evaluate()
+    loop.save()
+    state["seconds"] = loop.seconds()
+    return loop.result()

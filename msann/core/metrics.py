@@ -1,0 +1,64 @@
+"""The errors of a task: what an evaluation measures, whatever the method (SPEC §3, §4).
+
+A metric is ``metric(predict, inputs, targets) -> {"val_<name>": value}``
+over a whole data set, evaluated in chunks; ``predict`` is the method's
+finest model.  :data:`METRICS` holds them by task:
+
+``"mse"``
+    ``val_mse``: the mean squared error over all examples and units (the
+    autoencoders of seed 002).
+``"field"``
+    Regression onto a field of grid nodes, as seed 000's Table 1:
+    ``val_l2``, the mean squared error over all samples and nodes (the "L2
+    loss"); ``val_linf``, the largest absolute error over all samples and
+    nodes; ``val_rel_l2``, the mean over samples of
+    ``||u_pred - u||_2 / ||u||_2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from graphprolong.checks import check_choice
+
+__all__ = ["METRICS", "field_errors", "metric", "mse_errors", "task_metric"]
+
+
+def mse_errors(predict: Callable, inputs: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 4096) -> dict:
+    """``{"val_mse"}``: the mean squared error over every example and unit."""
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, inputs.shape[0], batch_size):
+            outputs = predict(inputs[start : start + batch_size])
+            total += float(torch.sum((outputs - targets[start : start + batch_size]) ** 2))
+    return {"val_mse": total / targets.numel()}
+
+
+def field_errors(predict: Callable, inputs: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 1000) -> dict:
+    """``{"val_l2", "val_linf", "val_rel_l2"}`` of a regression onto grid nodes (module docstring)."""
+    squared, largest, relative = 0.0, 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, inputs.shape[0], batch_size):
+            truth = targets[start : start + batch_size]
+            error = predict(inputs[start : start + batch_size]) - truth
+            squared += float((error**2).sum())
+            largest = max(largest, float(error.abs().max()))
+            norms = torch.linalg.vector_norm(truth, dim=1).clamp_min(torch.finfo(truth.dtype).tiny)
+            relative += float((torch.linalg.vector_norm(error, dim=1) / norms).sum())
+    return {"val_l2": squared / targets.numel(), "val_linf": largest, "val_rel_l2": relative / targets.shape[0]}
+
+
+#: Metrics by task name.
+METRICS: dict[str, Callable[..., dict]] = {"mse": mse_errors, "field": field_errors}
+
+
+def metric(name: str) -> Callable[..., dict]:
+    """The metric of task ``name`` (a key of :data:`METRICS`)."""
+    return METRICS[check_choice("metrics", name, METRICS)]
+
+
+def task_metric(dataset) -> str:
+    """The metrics of a data set's task: ``"field"`` for regression onto other units (``target_shape``), else ``"mse"``."""
+    return "field" if dataset.target_shape is not None else "mse"

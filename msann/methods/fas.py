@@ -1,0 +1,281 @@
+"""FAS multilevel-in-width training (Ponce, Mao, Li, Vassilevski; seed 000; SPEC §4).
+
+Level ``l + 1`` is the network of level ``l`` with about half the hidden units
+(or channels), built by a coarsener (:data:`msann.coarsening.network.COARSENERS`);
+its parameters are ``R_p x_l``.  The driver walks gamma-cycles (``gamma = 1``:
+the V-cycle of seed 000 §6)::
+
+    smooth(l)   k SGD+momentum steps on level l's objective (lr / eta^l)
+    down(l)     x_{l+1} = R_p x_l,  m_{l+1} = R_p m_l  (parameters and momentum);
+                re-match every ``rematch_every`` cycles; draw the tau batch, compute tau
+    cycle(l+1)  its smoothing steps reuse the tau batch, cyclically
+    up(l)       x_l <- x_l + alpha_p P_p (x_{l+1} - R_p x_l)
+                m_l <- m_l + alpha_m P_p (m_{l+1} - R_p m_l)
+    smooth(l)
+
+Objectives.  Level 0 minimises ``g(x)``, the minibatch mean squared error.
+Level ``c >= 1`` minimises the tau-corrected coarse objective (seed 000 eq. 3)::
+
+    g^_c(x_c) = g_c(x_c) - gamma_tau <x_c, tau_c>,
+    tau_c     = mean_i grad g_c(R_p x_f; B_i) - R_g mean_i grad g^_f(x_f; B_i),
+
+with ``f = c - 1``, ``R_g = P_p^T`` and ``B_1 .. B_m`` the *tau batch*:
+``m`` minibatches drawn at ``down(f)``, then reused for every smoothing step
+of level ``c`` during that visit (seed 000 §6.1.1).  Means over minibatches
+(SPEC §4, the seed's ``N/m`` factor dropped) make the correction consistent:
+at ``gamma_tau = 1``, ``grad g^_c(R_p x_f) = R_g grad g^_f(x_f)`` on the tau
+batch exactly.  On deeper levels ``g^_f`` includes its own tau term.
+
+Work units (seed 000 §8).  A smoothing step costs ``relative_cost_l x b``;
+``down(l)`` charges the tau work, ``m b (relative_cost_l + relative_cost_{l+1})``
+(one fine and one coarse forward+backward per tau minibatch).  So ``C(t) / b``
+is in work units: 1 WU = one forward+backward of one minibatch on the finest
+network.  Relative costs (:data:`msann.core.cost.COST_MODELS`) are fixed when
+the hierarchy is built.  Errors are the task's (:mod:`msann.core.metrics`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from graphprolong.checks import check_choice, check_positive, check_positive_int
+
+from ..coarsening.network import COARSENERS, CoarseningOptions, build_coarse_model, coarsen, transfer_from_state, transfer_state
+from ..core.checkpoint import to_device
+from ..core.cost import COST_MODELS
+from ..core.level import Hierarchy, Level
+from ..core.method import Descent, MultilevelMethod
+from ..core.coarse import correct_level, first_order_term, restrict_level
+from ..core.smoothing import make_smoother, smoothing_step
+from ..options import at_least, check_rule, in_interval
+
+__all__ = ["FAS"]
+
+
+def _fresh_state() -> dict:
+    return {"restricted": None, "restricted_momentum": None, "tau": None, "tau_batch": [], "next_batch": 0}
+
+
+class FAS(MultilevelMethod):
+    """The FAS method of seed 000 on a ``torch.nn.Sequential`` network (see the module docstring).
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        The finest network (layers with rules in :data:`msann.core.layers.LAYER_RULES`); trained in place.
+    levels : int
+        Number of coarse levels ``L >= 0``; 0 is plain SGD with momentum.
+    coarsening : CoarseningOptions
+        Threshold, scaled operators, visit order and 1D graph map of the coarsener.
+    transfer : str
+        The coarsener, a key of :data:`msann.coarsening.network.COARSENERS` (``"matching"`` or ``"graph"``).
+    rematch_every : int
+        Re-coarsen every this many cycles (cycle 0 uses the transfers built here).
+    tau_batches : int
+        ``m``: minibatches of a tau batch, reused for the coarse smoothing.
+    gamma_tau : float
+        Weight ``gamma_tau >= 0`` of the tau correction (1: classical FAS).
+    alpha_p, alpha_m : float
+        Damping of the parameter (``> 0``) and momentum (``>= 0``) corrections.
+    eta : float
+        Level ``l`` smooths with learning rate ``lr / eta^l`` (``eta > 0``).
+    lr, momentum : float
+        SGD learning rate of level 0 and momentum (``[0, 1)``) of every level.
+    cost_model : str
+        A key of :data:`msann.core.cost.COST_MODELS`.
+    input_shape : tuple of int, optional
+        Shape of one example as the network takes it (e.g. ``(4, 32, 32)``
+        for a CNN fed flat minibatches); default: the minibatch rows as given.
+    seed : int
+        Seed of the matching's random visit order.
+
+    Examples
+    --------
+    >>> from msann.models.poisson_nets import poisson_fc
+    >>> fas = FAS(poisson_fc(16, 4, hidden=8), levels=1, coarsening=CoarseningOptions(threshold=-1.0))
+    >>> fas.hierarchy[0].transfer.coarse_widths, [level.size for level in fas.hierarchy]
+    ((4, 4), [244, 108])
+    >>> [level.relative_cost for level in fas.hierarchy]
+    [1.0, 0.25]
+    """
+
+    def __init__(self, model: nn.Sequential, *, levels: int, coarsening: CoarseningOptions = CoarseningOptions(),
+                 transfer: str = "matching", rematch_every: int = 50, tau_batches: int = 4, gamma_tau: float = 1.0,
+                 alpha_p: float = 1.0, alpha_m: float = 1.0, eta: float = 1.0, lr: float = 0.01, momentum: float = 0.9,
+                 cost_model: str = "quarter", input_shape: Sequence[int] | None = None, seed: int = 0) -> None:
+        if not isinstance(model, nn.Module) or not any(True for _ in model.parameters()):
+            raise TypeError(f"model must be a torch.nn.Module with parameters; got {type(model).__name__}")
+        depth = check_positive_int("levels", levels, minimum=0)
+        self.coarsening, self.transfer = coarsening, check_choice("transfer", transfer, COARSENERS)
+        self.rematch_every, self.tau_batches = check_positive_int("rematch_every", rematch_every), check_positive_int("tau_batches", tau_batches)
+        self.gamma_tau, self.alpha_m = (check_rule(name, value, at_least(0.0)) for name, value in (("gamma_tau", gamma_tau), ("alpha_m", alpha_m)))
+        self.alpha_p, self.eta, self.lr = check_positive("alpha_p", alpha_p), check_positive("eta", eta), check_positive("lr", lr)
+        self.momentum = check_rule("momentum", momentum, in_interval(0.0, 1.0))
+        self.cost_model = check_choice("cost_model", cost_model, COST_MODELS)
+        self.input_shape = None if input_shape is None else tuple(check_positive_int("input_shape", s) for s in input_shape)
+        self._rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
+        models, transfers = [model], []
+        for level in range(depth):
+            transfers.append(self._coarsen(level, models[level]))
+            models.append(build_coarse_model(models[level], transfers[level]))
+        costs = COST_MODELS[cost_model](models, self.input_shape)
+        self.hierarchy = Hierarchy([
+            Level(level, network, list(network.parameters()), self._smoother(level, network), costs[level],
+                  sum(p.numel() for p in network.parameters()), transfers[level] if level < depth else None,
+                  state=_fresh_state())
+            for level, network in enumerate(models)
+        ])
+        self._cycle, self._rematching, self._batch_size = 0, False, None
+
+    @property
+    def depth(self) -> int:
+        return self.hierarchy.depth
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.hierarchy[0].model.parameters()).device
+
+    def _smoother(self, level: int, network: nn.Module):
+        return make_smoother("sgd", network.parameters(), lr=self.lr / self.eta**level, momentum=self.momentum)
+
+    def _coarsen(self, level: int, model: nn.Module):
+        """The transfer from level ``level`` to ``level + 1`` for the current weights of level ``level``."""
+        try:
+            return coarsen(self.transfer, model, options=self.coarsening, rng=self._rng)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"coarsening level {level} -> {level + 1}: {error}") from None
+
+    def _install(self, level: int, transfer, coarse: nn.Module) -> None:
+        """Make ``coarse`` level ``level + 1`` (with a fresh smoother), reached by ``transfer``."""
+        self.hierarchy[level].transfer = transfer
+        self.hierarchy[level + 1].install(coarse, self._smoother(level + 1, coarse))
+
+    # -- objectives ----------------------------------------------------------------
+    def _forward(self, level: int, inputs: torch.Tensor) -> torch.Tensor:
+        if self.input_shape is not None:
+            inputs = inputs.reshape(inputs.shape[0], *self.input_shape)
+        return self.hierarchy[level].model(inputs)
+
+    def _objective(self, level: int, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(g^_level, g_level)`` on a minibatch: the tau-corrected objective and the mean squared error."""
+        data = torch.nn.functional.mse_loss(self._forward(level, inputs), targets)
+        tau = self.hierarchy[level].state["tau"]
+        if tau is None or self.gamma_tau == 0.0:
+            return data, data
+        linear = sum((parameter * tau[name]).sum() for name, parameter in self.hierarchy[level].model.named_parameters())
+        return data - self.gamma_tau * linear, data
+
+    def tau(self, level: int) -> dict[str, torch.Tensor] | None:
+        """A copy of ``tau`` of coarse level ``level`` (None before its tau batch is drawn)."""
+        tau = self.hierarchy[level].state["tau"]
+        return None if tau is None else {name: value.clone() for name, value in tau.items()}
+
+    def set_tau_batch(self, level: int, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Make ``batches`` the tau batch of coarse level ``level`` (after ``down(level - 1)``) and compute ``tau``.
+
+        ``tau = mean_i grad g_c(x_c; B_i) - R_g mean_i grad g^_f(x_f; B_i)`` with ``x_c = R_p x_f`` as set by ``down``.
+        """
+        if not 1 <= level <= self.depth:
+            raise ValueError(f"level must be a coarse level in [1, {self.depth}]; got {level}")
+        if self.hierarchy[level - 1].state["restricted"] is None:
+            raise RuntimeError(f"level {level} has no tau batch before down({level - 1})")
+        batches = [(inputs, targets) for inputs, targets in batches]
+        if not batches:
+            raise ValueError("a tau batch needs at least one minibatch")
+        fine, coarse = self.hierarchy[level - 1], self.hierarchy[level]
+        tau = first_order_term(fine, coarse, batches, fine_objective=lambda x, y: self._objective(level - 1, x, y)[0],
+                               coarse_loss=lambda x, y: torch.nn.functional.mse_loss(self._forward(level, x), y))
+        coarse.state.update(tau=tau, tau_batch=batches, next_batch=0)
+
+    # -- the method's hooks --------------------------------------------------------------
+    def batch(self, level: int, stream):
+        """Level 0: the stream's next minibatch.  Coarse levels: the tau batch, cyclically."""
+        if level == 0:
+            return next(stream)
+        state = self.hierarchy[level].state
+        if not state["tau_batch"]:
+            raise RuntimeError(f"level {level} has no tau batch: its visit must follow down({level - 1})")
+        position = state["next_batch"]
+        state["next_batch"] = (position + 1) % len(state["tau_batch"])
+        return state["tau_batch"][position]
+
+    def smooth_step(self, level: int, inputs, targets) -> torch.Tensor:
+        """One SGD+momentum step on level ``level``'s objective; returns the minibatch MSE (detached)."""
+        if level > 0 and not self.hierarchy[level].state["tau_batch"]:
+            raise RuntimeError(f"level {level} needs its tau batch first: smooth it after down({level - 1})")
+        self._batch_size = int(inputs.shape[0])
+        return smoothing_step(self.hierarchy[level].smoother, lambda: self._objective(level, inputs, targets))
+
+    def down(self, level: int, stream) -> Descent:
+        """``x_{l+1} = R_p x_l``, ``m_{l+1} = R_p m_l`` (re-matching first when due), then the tau batch and tau."""
+        if self._batch_size is None:
+            raise RuntimeError("down() needs a smoothing step first (the tau work is counted in its minibatch size)")
+        if level == 0:
+            self._rematching = self._cycle > 0 and self._cycle % self.rematch_every == 0
+            self._cycle += 1
+        fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
+        if self._rematching:
+            transfer = self._coarsen(level, fine.model)
+            self._install(level, transfer, build_coarse_model(fine.model, transfer))
+        restrict_level(fine, coarse, momentum=bool(self.momentum))
+        coarse.state["tau"], coarse.state["tau_batch"] = None, []
+        self.set_tau_batch(level + 1, [next(stream) for _ in range(self.tau_batches)])
+        return Descent(cost=self.tau_batches * self._batch_size * (fine.relative_cost + coarse.relative_cost))
+
+    def up(self, level: int, stream) -> float:
+        """``x_l += alpha_p P_p (x_{l+1} - R_p x_l)``, ``m_l += alpha_m P_p (m_{l+1} - R_p m_l)``."""
+        fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
+        correct_level(fine, coarse, alpha=self.alpha_p, alpha_momentum=self.alpha_m if self.momentum else None)
+        coarse.state["tau"], coarse.state["tau_batch"] = None, []
+        return 0.0
+
+    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self._forward(0, inputs)
+
+    def summary_fields(self, result) -> dict:
+        """``best_val_l2``, ``best_val_linf``, ``best_train_l2``, ``best_train_linf``, ``work_units`` (``C / b``), hidden widths per level."""
+        def best(key: str) -> float | None:
+            values = [e[key] for e in result.evaluations if key in e and math.isfinite(e[key])]
+            return min(values) if values else None
+
+        transfers = [level.transfer for level in self.hierarchy.levels[:-1]]
+        return {**{f"best_{key}": best(key) for key in ("val_l2", "val_linf", "train_l2", "train_linf")},
+                "work_units": result.total_cost / self._batch_size if self._batch_size else None,
+                "level_widths": [list(t.fine_widths) for t in transfers] + ([list(transfers[-1].coarse_widths)] if transfers else [])}
+
+    # -- checkpoints -----------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything to resume exactly: networks, operators, smoothers, per-level state, cycle count, RNG."""
+        levels = self.hierarchy.levels
+        return {"models": [level.model.state_dict() for level in levels],
+                "units": [transfer_state(level.transfer) for level in levels[:-1]],
+                "hierarchy": self.hierarchy.state_dict(), "levels": [dict(level.state) for level in levels],
+                "cycle": self._cycle, "rematching": self._rematching, "batch_size": self._batch_size,
+                "rng": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        if len(state["models"]) != self.depth + 1:
+            raise ValueError(f"the state has {len(state['models'])} level(s); this FAS has {self.depth + 1}")
+        device = self.device
+        self.hierarchy[0].model.load_state_dict(state["models"][0])
+        for level, units in enumerate(state["units"]):
+            fine = self.hierarchy[level].model
+            transfer = transfer_from_state(fine, units, device=device)
+            coarse = build_coarse_model(fine, transfer)
+            coarse.load_state_dict(state["models"][level + 1])
+            self._install(level, transfer, coarse)
+        self.hierarchy.load_state_dict(state["hierarchy"])
+        for level, saved in zip(self.hierarchy.levels, state["levels"]):
+            level.state = to_device(dict(saved), device)
+            level.state["tau_batch"] = list(level.state["tau_batch"])
+        self._cycle, self._rematching = int(state["cycle"]), bool(state["rematching"])
+        self._batch_size = state["batch_size"]
+        self._rng.bit_generator.state = state["rng"]
+
+    def __repr__(self) -> str:
+        return f"FAS(levels={self.depth}, transfer={self.transfer!r})\n{self.hierarchy!r}"

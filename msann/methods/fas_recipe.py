@@ -1,0 +1,127 @@
+"""FAS in recipes: the ``[fas]`` table, its checks, and the builder of a run's method.
+
+``method = "fas"`` with a ``[fas]`` table (:class:`FasTable`): the network
+(``architecture``, widths), the coarsening (``threshold``, ``scaled``,
+``order``, ``transfer``, ``rematch_every``) and the FAS parameters
+(``tau_batches``, ``gamma_tau``, ``alpha_p``, ``alpha_m``, ``eta``,
+``cost_model``).  The depth is ``[hierarchy] levels`` (0 is plain SGD with
+momentum), the cycle index ``[hierarchy] gamma`` and the smoothing steps per
+visit ``[hierarchy] k``; ``[train] optimizer`` must be ``"sgd"`` (lr and
+momentum from ``[train]``).  FAS builds its own network, so its recipes have
+no ``[model]`` table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..coarsening.matching import VISIT_ORDERS
+from ..coarsening.network import COARSENERS, CoarseningOptions
+from ..core.cost import COST_MODELS
+from ..models.poisson_nets import conv_side, poisson_cnn, poisson_fc
+from ..options import at_least, in_interval, one_of, option, positive
+from .fas import FAS
+from .registry import MethodSpec, register_method
+
+__all__ = ["ARCHITECTURES", "FasTable", "build_fas_method", "build_network"]
+
+#: Network families of ``[fas] architecture``.
+ARCHITECTURES = ("fc", "cnn")
+
+_INTEGER = at_least(1, integer=True)
+
+
+@dataclass(frozen=True)
+class FasTable:
+    """The ``[fas]`` recipe table."""
+
+    architecture: str = option("fc", one_of(ARCHITECTURES), "network: 'fc' (hidden_layers x hidden, ReLU) or 'cnn' (conv_layers convolutions, then the FC part)")
+    hidden: int = option(400, _INTEGER, "units of each hidden fully connected layer")
+    hidden_layers: int = option(2, _INTEGER, "hidden fully connected layers")
+    channels: int = option(200, _INTEGER, "channels of each convolution (cnn)")
+    conv_layers: int = option(2, _INTEGER, "convolutions (cnn)")
+    kernel: int = option(7, _INTEGER, "convolution kernel size (cnn)")
+    stride: int = option(2, _INTEGER, "convolution stride (cnn)")
+    threshold: float = option(0.0, in_interval(-1.0, 1.0, closed=True), "heavy-edge matching threshold theta (cosine similarity)")
+    scaled: bool = option(False, "true or false", "scaled operators P~ = D P (seed 000 eq. 34)")
+    order: str = option("heaviest", one_of(VISIT_ORDERS), "visit order of the heavy-edge matching")
+    transfer: str = option("matching", one_of(COARSENERS), "'matching' (heavy-edge) or 'graph' (path maps from [hierarchy] p_method on FC layers)")
+    rematch_every: int = option(50, _INTEGER, "re-match the units every this many cycles")
+    tau_batches: int = option(4, _INTEGER, "m: minibatches of a tau batch, reused for the coarse smoothing")
+    gamma_tau: float = option(1.0, at_least(0.0), "weight of the tau correction (1: classical FAS)")
+    alpha_p: float = option(1.0, positive(), "damping of the parameter correction")
+    alpha_m: float = option(1.0, at_least(0.0), "damping of the momentum correction")
+    eta: float = option(1.0, positive(), "level l smooths with lr / eta^l")
+    cost_model: str = option("quarter", one_of(COST_MODELS), "relative cost of a level: 'quarter' (seed 000) or 'macs' (measured multiply-adds)")
+
+
+def _check_run(run) -> None:
+    """Checks across tables, before the data is loaded."""
+    fas, levels = run.extra["fas"], run.hierarchy.levels
+    if run.train.optimizer != "sgd":
+        raise ValueError(f"[train] optimizer must be 'sgd' for method 'fas' (its smoother is SGD with momentum); got {run.train.optimizer!r}")
+    if run.hierarchy.schedule != "cycle":
+        raise ValueError(f"[hierarchy] schedule must be 'cycle' for method 'fas'; got {run.hierarchy.schedule!r}")
+    widths = {"hidden": fas.hidden, **({"channels": fas.channels} if fas.architecture == "cnn" else {})}
+    for key, width in widths.items():
+        if levels and width <= 2 ** (levels - 1):
+            raise ValueError(
+                f"[fas] {key} = {width} is too narrow for [hierarchy] levels = {levels}: a matching at most halves a "
+                f"layer, and level {levels - 1} must keep 2 units to be coarsened, so it needs more than "
+                f"2^(levels - 1) = {2 ** (levels - 1)} units"
+            )
+    if levels and fas.transfer == "graph" and fas.hidden % 2**levels:
+        raise ValueError(
+            f"[fas] hidden = {fas.hidden} must be divisible by 2^levels = {2**levels} with [fas] transfer = 'graph' "
+            f"([hierarchy] levels = {levels}): every level halves a path of units"
+        )
+
+
+def _check_data(run, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
+    """Checks against the loaded data."""
+    fas = run.extra["fas"]
+    if fas.architecture != "cnn":
+        return
+    if len(unit_shape) != 3:
+        raise ValueError(
+            f"[fas] architecture = 'cnn' needs image inputs (channels, height, width); [data] {run.data['name']!r} "
+            f"has unit shape {unit_shape}"
+        )
+    sides = [conv_side(side, kernel=fas.kernel, stride=fas.stride, layers=fas.conv_layers) for side in unit_shape[1:]]
+    if min(sides) < 1:
+        raise ValueError(
+            f"[fas] conv_layers = {fas.conv_layers}, kernel = {fas.kernel}, stride = {fas.stride} leave no "
+            f"feature map of the {unit_shape[1]} x {unit_shape[2]} images of [data] {run.data['name']!r}"
+        )
+
+
+def build_network(run, dataset) -> nn.Sequential:
+    """The run's network (``[fas] architecture``) for the dataset's input and target sizes, seeded by ``[train] seed``."""
+    fas, seed = run.extra["fas"], run.train.seed
+    out_features = math.prod(dataset.target_shape) if dataset.target_shape is not None else dataset.dimension
+    if fas.architecture == "fc":
+        return poisson_fc(dataset.dimension, out_features, hidden=fas.hidden, layers=fas.hidden_layers, seed=seed)
+    channels, height, width = dataset.unit_shape
+    return poisson_cnn(channels, (height, width), out_features=out_features, channels=fas.channels,
+                       conv_layers=fas.conv_layers, kernel=fas.kernel, stride=fas.stride, hidden=fas.hidden,
+                       hidden_layers=fas.hidden_layers, seed=seed)
+
+
+def build_fas_method(run, dataset, device: torch.device | str) -> FAS:
+    """The FAS method of a recipe run."""
+    fas = run.extra["fas"]
+    coarsening = CoarseningOptions(threshold=fas.threshold, scaled=fas.scaled, order=fas.order, graph_method=run.hierarchy.p_method)
+    return FAS(
+        build_network(run, dataset).to(device), levels=run.hierarchy.levels, coarsening=coarsening, transfer=fas.transfer,
+        rematch_every=fas.rematch_every, tau_batches=fas.tau_batches, gamma_tau=fas.gamma_tau, alpha_p=fas.alpha_p,
+        alpha_m=fas.alpha_m, eta=fas.eta, lr=run.train.lr, momentum=run.train.momentum, cost_model=fas.cost_model,
+        input_shape=dataset.unit_shape if fas.architecture == "cnn" else None, seed=run.train.seed,
+    )
+
+
+register_method("fas", MethodSpec(build=build_fas_method, tables={"fas": FasTable}, uses_model=False, check=_check_run,
+                                  check_data=_check_data), replace=True)
