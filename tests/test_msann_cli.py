@@ -39,7 +39,7 @@ from msann.training import CHECKPOINT_NAME, load_checkpoint
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 
-#: The run keys of ``summary.json`` documented in msann/report.py, in the order written
+#: The run keys of ``summary.json`` documented in msann/report/files.py, in the order written
 #: (spelled out here, not imported, so that a change of the schema fails this test).
 DOCUMENTED_KEYS = [
     "label", "final_val_mse", "initial_val_mse", "cost_to_tenth", "seconds_to_tenth",
