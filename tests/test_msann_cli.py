@@ -33,13 +33,13 @@ import torch
 from msann.cli import main
 from msann.config import DEFAULT_CHECKPOINT_SECONDS, METHODS, ConfigError, check_sizes, load_config
 from msann.experiment import run_slug  # also registers every method (BUILDERS), e.g. 'fas'
-from msann.poisson import INPUT_CHANNELS
+from msann.data.poisson import INPUT_CHANNELS
 from msann.training import CHECKPOINT_NAME, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 
-#: The run keys of ``summary.json`` documented in msann/report.py, in the order written
+#: The run keys of ``summary.json`` documented in msann/report/files.py, in the order written
 #: (spelled out here, not imported, so that a change of the schema fails this test).
 DOCUMENTED_KEYS = [
     "label", "final_val_mse", "initial_val_mse", "cost_to_tenth", "seconds_to_tenth",
@@ -148,7 +148,7 @@ def _recipe_sizes(data: dict) -> tuple[int, tuple[int, ...]]:
     if name == "fashion_mnist":
         side = data.get("pad_to") or 28  # 1024 = 32 x 32 for the shipped recipes
         return side * side, (side, side)
-    if name == "poisson":  # channel-first images (C, M, M), see msann.poisson
+    if name == "poisson":  # channel-first images (C, M, M), see msann.data.poisson
         shape = (len(INPUT_CHANNELS[data["inputs"]]), data["grid_size"], data["grid_size"])
         return math.prod(shape), shape
     raise AssertionError(f"no size rule for dataset {name!r}: add one to this test")
