@@ -1,10 +1,10 @@
-"""Wall-clock of FAS training (msann.fas) per V-cycle and per work unit, against plain SGD.
+"""Wall-clock of FAS training (msann.methods.fas) per V-cycle and per work unit, against plain SGD.
 
 For each network of seed 000's Poisson benchmark (``fc``: 2 x 400 ReLU;
 ``cnn``: 2 convolutions of 200 channels, kernel 7, stride 2, then 2 x 400) and
 each depth (``levels`` = number of coarse levels; 0 is plain SGD with
-momentum) this trains the :class:`msann.fas.FAS` method with the shared driver
-:func:`msann.training.train` for ``--cycles`` V-cycles (after one untimed
+momentum) this trains the :class:`msann.methods.fas.FAS` method with the shared driver
+:func:`msann.core.driver.train` for ``--cycles`` V-cycles (after one untimed
 warm-up cycle) on synthetic minibatches of the Poisson shapes (inputs
 4 x 32 x 32, outputs 32 x 32; timings do not depend on the values), with the
 recipe settings of ``recipes/fas_poisson_*.toml``: batch 200, k = 4 SGD steps
@@ -39,12 +39,15 @@ import warnings
 
 import torch
 
-from msann.coarsening import CoarseningWarning
+from msann.coarsening.network import CoarseningOptions, CoarseningWarning
 from msann.data import MinibatchStream
 from msann.experiment import resolve_device
-from msann.fas import COST_MODELS, FAS, poisson_cnn, poisson_fc
-from msann.multilevel import cycle_events
-from msann.training import train
+from msann.core.cost import COST_MODELS
+from msann.core.cycle import cycle_events
+from msann.core.driver import train
+from msann.core.metrics import field_errors
+from msann.methods.fas import FAS
+from msann.models.poisson_nets import poisson_cnn, poisson_fc
 
 GRID, CHANNELS_IN = 32, 4
 INPUT_SHAPE = (CHANNELS_IN, GRID, GRID)
@@ -79,14 +82,14 @@ def measure(architecture: str, levels: int, args: argparse.Namespace, device: to
     targets = torch.rand(args.examples, GRID * GRID, generator=generator)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CoarseningWarning)
-        method = FAS(network(architecture, device), levels=levels, threshold=0.0, rematch_every=50,
+        method = FAS(network(architecture, device), levels=levels, coarsening=CoarseningOptions(threshold=0.0), rematch_every=50,
                      tau_batches=args.tau_batches, gamma_tau=0.125, alpha_m=0.2, eta=math.sqrt(2.0), lr=0.01,
                      momentum=0.9, cost_model=args.cost_model,
                      input_shape=INPUT_SHAPE if architecture == "cnn" else None)
     stream = MinibatchStream(inputs, targets, batch_size=args.batch_size, seed=0, device=device)
     validation = (inputs[:8].to(device), targets[:8].to(device))
     cycle = cost_per_cycle(method, k=args.k, batch_size=args.batch_size)
-    options = dict(gamma=1, k=args.k, batch_size=args.batch_size, eval_points=2, progress=False)
+    options = dict(gamma=1, k=args.k, batch_size=args.batch_size, eval_points=2, progress=False, metrics=field_errors)
     train(method, stream, validation, cost_budget=cycle, **options)  # warm-up: one untimed cycle
     synchronise(device)
     started = time.perf_counter()

@@ -6,18 +6,18 @@ for [256, 64, 32, 64, 256] on length-256 data):
 
 (a) **Plain training.**  Examples per second of training steps of the finest
     model as a plain ``torch.nn.Sequential`` with ``torch.optim.Adam``
-    (:func:`msann.msann.plain_autoencoder`), and of the same steps through
-    :class:`msann.msann.MsANN` with ``L = 0`` (what the recipes' ``default``
+    (:func:`msann.models.mlp.plain_autoencoder`), and of the same steps through
+    :class:`msann.methods.msann.MsANN` with ``L = 0`` (what the recipes' ``default``
     run executes).
 (b) **Smoothing steps per level.**  On an MsANN hierarchy of depth ``--levels``
     (default 6; path unit graphs, recipe P), examples per second of smoothing
     steps at each level ``l = 0..L`` (the level is focused once, then only its
     steps are timed), and of one full gamma-cycle (``--gamma 3``, ``--k 4``)
-    driven event by event as :func:`msann.training.train` does (level switches
+    driven event by event as :func:`msann.core.driver.train` does (level switches
     included; no evaluation, no checkpoint).  Beside examples/s: the paper's
     cost per second (examples x ``|M_l| / |M_0|``, SPEC §3), i.e. how fast C(t)
     advances.
-(c) **Wall-clock to the default's error.**  :func:`msann.training.train` runs
+(c) **Wall-clock to the default's error.**  :func:`msann.core.driver.train` runs
     the default (``L = 0``) to ``--budget`` (C = 3e4) and records its final
     validation MSE; then MsANN (``--msann-levels 4``, gamma 3, k 4) runs until
     a logged validation MSE is <= that value (at most ``--cap`` x the budget),
@@ -58,11 +58,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 from msann.data import MinibatchStream, one_object  # noqa: E402
-from msann.experiment import resolve_device  # noqa: E402
-from msann.msann import MsANN, build_msann, plain_autoencoder  # noqa: E402
-from msann.multilevel import cycle_events  # noqa: E402
-from msann.prolongations import layer_maps, unit_shapes  # noqa: E402
-from msann.training import train  # noqa: E402
+from msann.coarsening.graph import layer_maps, unit_shapes  # noqa: E402
+from msann.core.cycle import cycle_events  # noqa: E402
+from msann.core.driver import train  # noqa: E402
+from msann.core.metrics import mse_errors  # noqa: E402
+from msann.device import resolve_device  # noqa: E402
+from msann.methods.msann import MsANN, build_msann  # noqa: E402
+from msann.models.mlp import plain_autoencoder  # noqa: E402
 
 FULL_WIDTHS = (1024, 256, 128, 256, 1024)
 SMALL_WIDTHS = (256, 64, 32, 64, 256)
@@ -107,7 +109,7 @@ def time_steps(step: Callable[[], object], *, steps: int, warmup: int, device: t
 
 
 def build_method(widths: Sequence[int], levels: int, *, seed: int, lr: float, device: torch.device) -> MsANN:
-    """An MsANN method as ``msann.experiment.build_msann_method`` builds it (path unit graphs, recipe P, Adam)."""
+    """An MsANN method as ``msann.methods.msann.build_msann_method`` builds it (path unit graphs, recipe P, Adam)."""
     maps = [layer_maps(width, levels=levels, strategy="path", method="recipe", rng=seed + position)
             for position, width in enumerate(widths)]
     network = build_msann(list(widths), maps, activation="sigmoid", output_activation="sigmoid", bias=True,
@@ -156,9 +158,9 @@ def cycle_throughput(method: MsANN, stream, args, device) -> dict:
     began = time.perf_counter()
     for kind, level in events:
         if kind == "down":
-            method.down(level)
+            method.down(level, stream)
         elif kind == "up":
-            method.up(level)
+            method.up(level, stream)
         else:
             for _ in range(args.k):
                 method.smooth_step(level, *next(stream))
@@ -179,21 +181,19 @@ class _Reached(Exception):
         self.cost, self.error, self.seconds = cost, error, seconds
 
 
-def _timed_evaluations(method: MsANN) -> list[float]:
-    """Wrap ``method.evaluate`` so that the seconds of every call are recorded (returned list)."""
+def _timed_evaluations(method: MsANN) -> tuple[Callable, list[float]]:
+    """The task's metrics wrapped so that the seconds of every evaluation are recorded (the list returned beside it)."""
     spent: list[float] = []
-    evaluate = method.evaluate
     device = method.model.thetas["w0_0"].device
 
     def timed(*args, **kwargs):
         began = time.perf_counter()
-        result = evaluate(*args, **kwargs)
+        result = mse_errors(*args, **kwargs)
         synchronise(device)
         spent.append(time.perf_counter() - began)
         return result
 
-    method.evaluate = timed
-    return spent
+    return timed, spent
 
 
 def _points(budget: float, first: float, per_decade: float) -> int:
@@ -208,10 +208,10 @@ def time_to_default_error(widths, data, args, device) -> dict:
                                device=device)
 
     default = build_method(widths, 0, seed=args.seed, lr=args.lr, device=device)
-    spent = _timed_evaluations(default)
+    metrics, spent = _timed_evaluations(default)
     began = time.perf_counter()
     result = train(default, stream(), validation, gamma=1, k=1, cost_budget=args.budget, batch_size=args.batch_size,
-                   eval_points=args.eval_points, progress=False)
+                   eval_points=args.eval_points, progress=False, metrics=metrics)
     synchronise(device)
     default_seconds = time.perf_counter() - began
     target = result.history[-1][1]
@@ -222,7 +222,7 @@ def time_to_default_error(widths, data, args, device) -> dict:
     setup_began = time.perf_counter()
     multilevel = build_method(widths, args.msann_levels, seed=args.seed, lr=args.lr, device=device)
     setup_seconds = time.perf_counter() - setup_began
-    spent = _timed_evaluations(multilevel)
+    metrics, spent = _timed_evaluations(multilevel)
     cap = args.cap * args.budget
     first = min(level.relative_cost for level in multilevel.hierarchy.levels) * args.batch_size
     began = time.perf_counter()
@@ -237,7 +237,7 @@ def time_to_default_error(widths, data, args, device) -> dict:
     try:
         outcome = train(multilevel, stream(), validation, gamma=args.gamma, k=args.k, cost_budget=cap,
                         batch_size=args.batch_size, eval_points=_points(cap, first, per_decade), progress=False,
-                        on_evaluate=stop)
+                        on_evaluate=stop, metrics=metrics)
     except _Reached as reached:
         row = {"label": label, "cost": reached.cost, "val_mse": reached.error, "seconds": reached.seconds,
                "evaluations": len(spent), "train_seconds": reached.seconds - sum(spent), "reached": True}

@@ -282,7 +282,7 @@ def test_parameter_dictionaries_must_match_the_plan():
         plan_from_prolongations(model, [torch.eye(4)[:, :2]] * 2)
     with pytest.raises(ValueError, match=r"must have 4 rows"):
         plan_from_prolongations(model, [torch.eye(5)[:, :2]])
-    with pytest.raises(ValueError, match=r"plan does not belong"):
+    with pytest.raises(ValueError, match=r"transfer does not belong"):
         build_coarse_model(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.Linear(4, 2)), plan)
     assert "0       Linear    4 -> 2" in repr(plan)
     assert plan_coarsening(model, threshold=-1.0).coarse_widths == (2,)

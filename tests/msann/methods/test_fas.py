@@ -1,4 +1,4 @@
-"""Tests of FAS multilevel-in-width training (msann.fas; seed 000, SPEC §4).
+"""Tests of FAS multilevel-in-width training (msann.methods.fas; seed 000, SPEC §4).
 
 What is asserted: FAS consistency (the tau-corrected coarse gradient at
 ``x_c = Pi x`` is ``R grad g(x)``, on every level of a deeper hierarchy), tau
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import warnings
@@ -21,14 +22,35 @@ import torch
 from torch import nn
 
 from msann.cli import main
-from msann.coarsening import CoarseningWarning, prolong_parameters, restrict_gradients
+from msann.coarsening.graph import one_dimensional_map
+from msann.coarsening.network import CoarseningOptions, CoarseningWarning
 from msann.config import ConfigError, parse_config
+from msann.core.cost import forward_macs
+from msann.core.driver import train
+from msann.core.metrics import field_errors
 from msann.data import MinibatchStream
-from msann.fas import FAS, forward_macs, poisson_cnn, poisson_fc
-from msann.prolongations import one_dimensional_map
-from msann.training import train
+from msann.methods.fas import FAS as _FAS
+from msann.models.poisson_nets import poisson_cnn, poisson_fc
 
-pytestmark = pytest.mark.filterwarnings("ignore::msann.coarsening.CoarseningWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::msann.coarsening.network.CoarseningWarning")
+
+_COARSENING = ("threshold", "scaled", "order", "graph_method")
+
+
+def FAS(model, **options):  # noqa: N802  (the method under test, with its coarsening options given flat)
+    coarsening = CoarseningOptions(**{key: options.pop(key) for key in _COARSENING if key in options})
+    return _FAS(model, coarsening=coarsening, **options)
+
+
+def _down(method, level, batches=None):
+    """``method.down(level, stream)`` on a stream that repeats ``batches`` (default: one batch of zeros of the right shapes)."""
+    if batches is None:
+        first = next(m for m in method.hierarchy[0].model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+        last = [m for m in method.hierarchy[0].model.modules() if isinstance(m, nn.Linear)][-1]
+        width = math.prod(method.input_shape) if isinstance(first, nn.Conv2d) else first.in_features
+        dtype = first.weight.dtype
+        batches = [(torch.zeros(4, width, dtype=dtype), torch.zeros(4, last.out_features, dtype=dtype))]
+    return method.down(level, itertools.cycle(batches))
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -73,13 +95,13 @@ def test_coarse_gradient_at_restriction_equals_restricted_fine_gradient(scaled):
     inputs, targets = _data()
     method = FAS(_fc(), levels=1, threshold=-1.0, scaled=scaled, gamma_tau=1.0)
     _warm_up(method, inputs, targets)
-    method.down(0)
+    _down(method, 0)
     batch = (inputs[:8], targets[:8])
     method.set_tau_batch(1, [batch])
-    coarse, fine, tau = method.models[1], method.models[0], method.tau(1)
+    coarse, fine, tau = method.hierarchy[1].model, method.hierarchy[0].model, method.tau(1)
     corrected = nn.functional.mse_loss(coarse(batch[0]), batch[1]) - sum(
         (p * tau[name]).sum() for name, p in coarse.named_parameters())
-    expected = restrict_gradients(method.plans[0], _gradients(fine, nn.functional.mse_loss(fine(batch[0]), batch[1])))
+    expected = method.hierarchy[0].transfer.restrict_gradient(_gradients(fine, nn.functional.mse_loss(fine(batch[0]), batch[1])))
     for name, gradient in _gradients(coarse, corrected).items():
         torch.testing.assert_close(gradient, expected[name], rtol=0, atol=1e-13)
 
@@ -88,20 +110,20 @@ def test_consistency_holds_on_the_second_coarse_level_with_the_finer_tau_term():
     inputs, targets = _data()
     method = FAS(_fc(hidden=16), levels=2, threshold=-1.0, gamma_tau=1.0)
     _warm_up(method, inputs, targets)
-    method.down(0)
+    _down(method, 0)
     method.set_tau_batch(1, [(inputs[:8], targets[:8]), (inputs[8:16], targets[8:16])])
     method.smooth_step(1, inputs[:8], targets[:8])  # x_1 moves away from Pi x_0: tau_1 is not zero
-    method.down(1)
+    _down(method, 1)
     batch = (inputs[16:24], targets[16:24])
     method.set_tau_batch(2, [batch])
-    level1, level2 = method.models[1], method.models[2]
+    level1, level2 = method.hierarchy[1].model, method.hierarchy[2].model
     tau1, tau2 = method.tau(1), method.tau(2)
     assert max(float(t.abs().max()) for t in tau1.values()) > 1e-6
     fine_objective = nn.functional.mse_loss(level1(batch[0]), batch[1]) - sum(
         (p * tau1[n]).sum() for n, p in level1.named_parameters())
     coarse_objective = nn.functional.mse_loss(level2(batch[0]), batch[1]) - sum(
         (p * tau2[n]).sum() for n, p in level2.named_parameters())
-    expected = restrict_gradients(method.plans[1], _gradients(level1, fine_objective))
+    expected = method.hierarchy[1].transfer.restrict_gradient(_gradients(level1, fine_objective))
     for name, gradient in _gradients(level2, coarse_objective).items():
         torch.testing.assert_close(gradient, expected[name], rtol=0, atol=1e-13)
 
@@ -111,15 +133,15 @@ def test_tau_vanishes_when_the_fine_parameters_are_a_prolongation(build, scaled)
     inputs, targets = _data(features=2 * 36, outputs=5) if build is _cnn else _data()
     shape = (2, 6, 6) if build is _cnn else None
     method = FAS(build(), levels=1, threshold=-1.0, scaled=scaled, input_shape=shape)
-    prolonged = prolong_parameters(method.plans[0], dict(method.models[1].named_parameters()))
+    prolonged = method.hierarchy[0].transfer.prolong(dict(method.hierarchy[1].model.named_parameters()))
     with torch.no_grad():
-        for name, parameter in method.models[0].named_parameters():
+        for name, parameter in method.hierarchy[0].model.named_parameters():
             parameter.copy_(prolonged[name])
     method.smooth_step(0, inputs[:8], targets[:8])  # records the batch size; then undo its update
     with torch.no_grad():
-        for name, parameter in method.models[0].named_parameters():
+        for name, parameter in method.hierarchy[0].model.named_parameters():
             parameter.copy_(prolonged[name])
-    method.down(0)
+    _down(method, 0)
     method.set_tau_batch(1, [(inputs[:8], targets[:8]), (inputs[8:16], targets[8:16])])
     largest = max(float(t.abs().max()) for t in method.tau(1).values())
     assert largest < 1e-12
@@ -134,15 +156,15 @@ def test_coarse_visits_without_coarse_steps_change_nothing(levels):
     method = FAS(_fc(hidden=16), levels=levels, threshold=0.0, alpha_p=0.7, alpha_m=0.3, momentum=0.9)
     _warm_up(method, inputs, targets)
     smoother = method.hierarchy[0].smoother
-    parameters = [p.detach().clone() for p in method.models[0].parameters()]
-    buffers = [smoother.state[p]["momentum_buffer"].clone() for p in method.models[0].parameters()]
+    parameters = [p.detach().clone() for p in method.hierarchy[0].model.parameters()]
+    buffers = [smoother.state[p]["momentum_buffer"].clone() for p in method.hierarchy[0].model.parameters()]
     for level in range(levels):
-        method.down(level)
+        _down(method, level)
     for level in reversed(range(levels)):
-        method.up(level)
-    for before, after in zip(parameters, method.models[0].parameters()):
+        method.up(level, None)
+    for before, after in zip(parameters, method.hierarchy[0].model.parameters()):
         assert torch.equal(before, after)
-    for before, p in zip(buffers, method.models[0].parameters()):
+    for before, p in zip(buffers, method.hierarchy[0].model.parameters()):
         assert torch.equal(before, smoother.state[p]["momentum_buffer"])
 
 
@@ -150,15 +172,15 @@ def test_one_coarse_step_moves_the_fine_parameters_by_the_prolonged_step():
     inputs, targets = _data()
     method = FAS(_fc(), levels=1, threshold=-1.0, alpha_p=0.5, momentum=0.0, gamma_tau=0.0)
     _warm_up(method, inputs, targets)
-    fine_before = {n: p.detach().clone() for n, p in method.models[0].named_parameters()}
-    method.down(0)
-    coarse_before = {n: p.detach().clone() for n, p in method.models[1].named_parameters()}
+    fine_before = {n: p.detach().clone() for n, p in method.hierarchy[0].model.named_parameters()}
+    _down(method, 0)
+    coarse_before = {n: p.detach().clone() for n, p in method.hierarchy[1].model.named_parameters()}
     method.set_tau_batch(1, [(inputs[:8], targets[:8])])
     method.smooth_step(1, inputs[:8], targets[:8])
-    step = {n: p.detach() - coarse_before[n] for n, p in method.models[1].named_parameters()}
-    method.up(0)
-    prolonged = prolong_parameters(method.plans[0], step)
-    for name, parameter in method.models[0].named_parameters():
+    step = {n: p.detach() - coarse_before[n] for n, p in method.hierarchy[1].model.named_parameters()}
+    method.up(0, None)
+    prolonged = method.hierarchy[0].transfer.prolong(step)
+    for name, parameter in method.hierarchy[0].model.named_parameters():
         torch.testing.assert_close(parameter.detach(), fine_before[name] + 0.5 * prolonged[name], rtol=0, atol=1e-14)
 
 
@@ -176,7 +198,7 @@ def test_without_coarse_levels_fas_is_sgd_with_momentum_step_for_step():
         nn.functional.mse_loss(reference(x), y).backward()
         optimizer.step()
     assert result.steps == 12
-    for mine, theirs in zip(method.models[0].parameters(), reference.parameters()):
+    for mine, theirs in zip(method.hierarchy[0].model.parameters(), reference.parameters()):
         assert torch.equal(mine.detach(), theirs.detach())
 
 
@@ -220,18 +242,18 @@ def test_paper_networks_have_the_described_layers():
 
 def test_graph_transfer_uses_the_path_map_on_linear_layers_and_matching_on_channels():
     method = FAS(_cnn(), levels=1, transfer="graph", input_shape=(2, 6, 6), threshold=-1.0)
-    conv, _, linear, _ = method.plans[0].units
+    conv, _, linear, _ = method.hierarchy[0].transfer.units
     torch.testing.assert_close(linear.P, torch.tensor(one_dimensional_map(4), dtype=torch.float64))
     assert linear.matching is None and conv.matching is not None
-    assert method.plans[0].coarse_widths == (3, 3, 4, 4)
+    assert method.hierarchy[0].transfer.coarse_widths == (3, 3, 4, 4)
 
 
 def test_evaluate_reports_mse_max_error_and_relative_error():
     inputs, targets = _data()
     method = FAS(_fc(), levels=0)
-    errors = method.evaluate(inputs, targets, batch_size=5)
+    errors = field_errors(method.predict, inputs, targets, batch_size=5)
     with torch.no_grad():
-        error = method.models[0](inputs) - targets
+        error = method.hierarchy[0].model(inputs) - targets
     assert list(errors) == ["val_l2", "val_linf", "val_rel_l2"]
     assert errors["val_l2"] == pytest.approx(float((error**2).mean()), rel=1e-12)
     assert errors["val_linf"] == pytest.approx(float(error.abs().max()), rel=1e-12)
@@ -262,15 +284,15 @@ def test_kill_and_resume_ends_exactly_as_the_uninterrupted_run(tmp_path):
     assert calls > 5 and method._cycle > 2  # interrupted often, and past a re-matching
     assert [point[:2] for point in result.history] == [point[:2] for point in expected.history]
     for level in range(3):
-        for mine, theirs in zip(method.models[level].parameters(), whole.models[level].parameters()):
+        for mine, theirs in zip(method.hierarchy[level].model.parameters(), whole.hierarchy[level].model.parameters()):
             assert torch.equal(mine, theirs)
 
 
-def test_state_round_trip_while_a_tau_batch_is_pending():
+def test_state_round_trip_in_the_middle_of_a_coarse_visit():
     inputs, targets = _data(n=48, dtype=torch.float32)
     first, stream = _fresh(), MinibatchStream(inputs, targets, batch_size=8, seed=2)
     first.smooth_step(0, *first.batch(0, stream))
-    first.down(0)
+    _down(first, 0)
     buffer = io.BytesIO()
     torch.save({"method": first.state_dict(), "stream": stream.state_dict()}, buffer)
     saved = torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)
@@ -280,9 +302,9 @@ def test_state_round_trip_while_a_tau_batch_is_pending():
     for method, source in ((first, stream), (second, other)):
         for _ in range(3):
             method.smooth_step(1, *method.batch(1, source))
-        method.up(0)
+        method.up(0, None)
         method.smooth_step(0, *method.batch(0, source))
-    for mine, theirs in zip(first.models[0].parameters(), second.models[0].parameters()):
+    for mine, theirs in zip(first.hierarchy[0].model.parameters(), second.hierarchy[0].model.parameters()):
         assert torch.equal(mine, theirs)
 
 
