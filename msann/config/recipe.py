@@ -83,10 +83,12 @@ class ConfigError(ValueError):
         return (type(self), (self.source, self.detail))
 
 
-def table_class(name: str) -> type | None:
-    """The option table class of a core or a method's table, or None."""
+def table_class(name: str, method: str | None = None) -> type | None:
+    """The option table class of a core or a method's table (``method``'s own when it declares one), or None."""
     if name in TABLES:
         return TABLES[name]
+    if method is not None and name in METHODS[method].tables:
+        return METHODS[method].tables[name]
     return next((spec.tables[name] for spec in METHODS.values() if name in spec.tables), None)
 
 
@@ -217,9 +219,14 @@ def _check_mapping(value: Any, what: str) -> Mapping[str, Any]:
 
 def _check_method(method: Any, *, where: str) -> str:
     try:
-        return method_spec(method) and method
+        spec = method_spec(method)
     except ValueError as error:
         raise ValueError(f"{where}{error}") from None
+    shadowed = [table for table in spec.tables if table in CORE_TABLES]
+    if shadowed:  # table_class would silently give the core table instead
+        raise ValueError(f"{where}method {method!r} declares the table [{shadowed[0]}], which is a core table "
+                         f"(core tables: {', '.join(CORE_TABLES)}); give its table another name")
+    return method
 
 
 def _check_run_keys(values: Mapping[str, Any], *, where: str) -> None:
@@ -230,9 +237,9 @@ def _check_run_keys(values: Mapping[str, Any], *, where: str) -> None:
             raise ValueError(f"{where}unknown {kind} {shown} (valid: {', '.join(valid)})")
 
 
-def _resolve_table(table: str, values: Mapping[str, Any], *, where: str) -> Any:
+def _resolve_table(table: str, values: Mapping[str, Any], *, where: str, method: str) -> Any:
     try:
-        return parse_table(table_class(table), values, table=table)
+        return parse_table(table_class(table, method), values, table=table)
     except ValueError as error:
         raise ValueError(f"{where}{error}") from None
 
@@ -249,7 +256,7 @@ def _run_tables(values: Mapping[str, Any], method_name: str, *, where: str) -> d
             raise ValueError(f"{where}table [model] is not used by method {method_name!r} (it builds its own network; "
                              f"its tables: {', '.join(used)})")
         elif table in CORE_TABLES or table in spec.tables:
-            tables[table] = _resolve_table(table, given, where=where)
+            tables[table] = _resolve_table(table, given, where=where, method=method_name)
         elif table in values:
             raise ValueError(f"{where}table [{table}] is not used by method {method_name!r} "
                              f"(its extra tables: {', '.join(spec.tables) or 'none'})")
@@ -407,29 +414,42 @@ def _check_top_level(tree: Mapping[str, Any], path: Path | None) -> tuple[str, s
     return name, description
 
 
-def _check_base(tree: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def _check_base(tree: Mapping[str, Any], method: str) -> dict[str, Mapping[str, Any]]:
     base = {table: _check_mapping(tree[table], f"[{table}]") for table in _all_tables() if table in tree}
     for table, values in base.items():
         if table == "data":
             if "name" in values:
                 resolve_data(values, where="")
         else:
-            _check_keys(table, values, where="")
+            _check_keys(table, values, where="", method=method)
     return base
 
 
-def _check_keys(table: str, values: Mapping[str, Any], *, where: str) -> None:
-    """Check the given keys of a table (its cross-key checks wait for the resolved run)."""
-    try:
-        parse_table(table_class(table), values, table=table, check=False)
-    except ValueError as error:
-        raise ValueError(f"{where}{error}") from None
+def _check_keys(table: str, values: Mapping[str, Any], *, where: str, method: str) -> None:
+    """Check the given keys of a table (its cross-key checks wait for the resolved run).
+
+    Against ``method``'s own class of the table; a table that ``method`` does
+    not declare passes if one method's class of it accepts the keys (the run
+    that uses it checks it fully).
+    """
+    if table in TABLES or table in METHODS[method].tables:
+        classes = [table_class(table, method)]
+    else:
+        classes = list(dict.fromkeys(spec.tables[table] for spec in METHODS.values() if table in spec.tables))
+    errors = []
+    for cls in classes:
+        try:
+            parse_table(cls, values, table=table, check=False)
+            return
+        except ValueError as error:
+            errors.append(error)
+    raise ValueError(f"{where}{errors[0]}") from None
 
 
 def _parse_tree(tree: dict[str, Any], *, source: str, path: Path | None) -> ExperimentConfig:
     name, description = _check_top_level(tree, path)
     method = _check_method(tree.get("method", "msann"), where="")
-    base = _check_base(tree)
+    base = _check_base(tree, method)
     entries = _run_entries(tree)
     runs: list[RunConfig] = []
     seen: dict[str, int] = {}
@@ -439,7 +459,7 @@ def _parse_tree(tree: dict[str, Any], *, source: str, path: Path | None) -> Expe
         run_method = _check_method(entry.get("method", method), where=where)
         for table in _all_tables():
             if table in entry and table != "data":
-                _check_keys(table, _check_mapping(entry[table], f"{where}[{table}]"), where=where)
+                _check_keys(table, _check_mapping(entry[table], f"{where}[{table}]"), where=where, method=run_method)
         merged = dict(_merge_run(base, entry, method=run_method), method=run_method)
         if "label" not in merged:
             if len(entries) > 1:

@@ -31,12 +31,13 @@ import pytest
 import torch
 
 from msann.cli import main
-from msann.config import DEFAULT_CHECKPOINT_SECONDS, METHODS, ConfigError, check_sizes, load_config
-from msann.experiment import run_slug  # also registers every method (BUILDERS), e.g. 'fas'
+from msann.config import DEFAULT_CHECKPOINT_SECONDS, ConfigError, check_sizes, load_config
+from msann.core.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from msann.data.poisson import INPUT_CHANNELS
-from msann.training import CHECKPOINT_NAME, load_checkpoint
+from msann.experiment import run_slug
+from msann.methods import METHODS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 
 #: The run keys of ``summary.json`` documented in msann/report/files.py, in the order written
@@ -175,7 +176,7 @@ def test_every_shipped_recipe_loads_and_fits_its_data(recipe):
 
 def test_the_demo_recipe_compares_default_with_msann():
     config = load_config(REPO / "recipes" / "demo.toml")
-    levels = {run.label: run.hierarchy["levels"] for run in config.runs}
+    levels = {run.label: run.hierarchy.levels for run in config.runs}
     assert levels.get("default") == 0 and any(value > 0 for value in levels.values()), levels
 
 
@@ -334,7 +335,7 @@ KILL_SETS = ["--set", "train.checkpoint_every=0.1", "--device", "cpu", "--quiet"
 
 def test_checkpoint_every_zero_means_the_default_and_tiny_positive_values_are_accepted(tmp_path):
     recipe = write_recipe(tmp_path)
-    every = {text: load_config(recipe, overrides=[f"train.checkpoint_every={text}"]).runs[0].train["checkpoint_every"]
+    every = {text: load_config(recipe, overrides=[f"train.checkpoint_every={text}"]).runs[0].train.checkpoint_every
              for text in ("0", "1e-9", "0.1")}
     assert every == {"0": DEFAULT_CHECKPOINT_SECONDS, "1e-9": 1e-9, "0.1": 0.1}
     assert DEFAULT_CHECKPOINT_SECONDS == 30.0
@@ -402,6 +403,24 @@ def test_kill_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     # It really resumed: the points logged before the kill come from the checkpoint, seconds and all.
     before = [tuple(point) for point in saved["history"]]
     assert [row[1:] for row in resumed_rows[: len(before)]] == before
+
+
+def test_resume_refuses_a_checkpoint_of_the_older_format_and_leaves_it_alone(tmp_path):
+    """A format-1 checkpoint (msann before the shared machinery): exit 2, one line naming the file; the file is kept."""
+    recipe, out = write_recipe(tmp_path, ONE_RUN, name="old"), tmp_path / "out"
+    checkpoint = out / "runs" / run_slug("old") / CHECKPOINT_NAME
+    checkpoint.parent.mkdir(parents=True)
+    content = b"MSANN-CHECKPOINT-1\n" + b"0123456789abcdef" * 4 + b"\n" + bytes(range(256))
+    checkpoint.write_bytes(content)
+    status, stdout, stderr = cli("run", recipe, "--out", out, "--resume", "--device", "cpu")
+    assert status == 2, stderr
+    assert stdout == ""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert str(checkpoint) in lines[0] and "older msann" in lines[0], lines[0]
+    assert checkpoint.read_bytes() == content
+    assert sorted(path.name for path in checkpoint.parent.iterdir()) == [CHECKPOINT_NAME]
+    assert not (out / "summary.json").exists()
 
 
 # --------------------------------------------------------------------------- sweep

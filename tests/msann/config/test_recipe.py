@@ -1,120 +1,42 @@
-"""Recipe files: defaults, overrides, validation messages, sweeps (msann.config)."""
+"""Recipe files: defaults, overrides, validation messages, runs as data, method tables (msann.config.recipe)."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import pickle
+import subprocess
 import sys
-import types
-from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
-from msann import config as cfg
 from msann.config import (
     DEFAULT_CHECKPOINT_SECONDS,
     ConfigError,
-    Field,
+    HierarchyTable,
+    ModelTable,
+    TrainTable,
     check_sizes,
-    expand_sweep,
     load_config,
     parse_config,
-    parse_int_list,
     parse_override,
     parse_run,
     parse_value,
-    register_method,
-    register_table,
 )
+from msann.methods import METHODS, MethodSpec, register_method
+from msann.options import at_least, option
+
+from .conftest import FakeFasTable
+from .helpers import BASE, assert_error, error_of, write
+
+REPO = Path(__file__).resolve().parents[3]
 
 
-def toy(*, length: int = 16, noise: float = 0.05, run_length: int | None = None, kind: str = "fire",
-        n_train: int = 100, seed: int = 0):
-    """A stand-in loader: keyword-only options with defaults, as msann.data's."""
-    raise AssertionError("config validation must not load data")
-
-
-def files(*, path: str, shape: Sequence[int] | None = None, seed: int = 0):
-    """A stand-in loader with a required option."""
-    raise AssertionError("config validation must not load data")
-
-
-@pytest.fixture(autouse=True)
-def isolated_methods(monkeypatch):
-    """Each test sees only the core tables and the ``msann`` method.
-
-    Other test modules import :mod:`msann.fas`, which registers the real
-    ``[fas]`` table and ``fas`` method at import; the messages checked here
-    list the registered tables, so they must not depend on test order.
-    """
-    monkeypatch.setattr(cfg, "METHODS", {"msann": cfg.METHODS["msann"]})
-    monkeypatch.setattr(cfg, "FIELDS", {name: cfg.FIELDS[name] for name in cfg.CORE_TABLES if name in cfg.FIELDS})
-    monkeypatch.setattr(cfg, "TABLE_CHECKS", {name: check for name, check in cfg.TABLE_CHECKS.items()
-                                              if name in cfg.CORE_TABLES})
-
-
-@pytest.fixture
-def registry(monkeypatch):
-    """A fake ``msann.data`` whose DATASETS the config validates against."""
-    module = types.ModuleType("msann.data")
-    module.DATASETS = {"toy": toy, "files": files}
-    monkeypatch.setitem(sys.modules, "msann.data", module)
-    return module.DATASETS
-
-
-@pytest.fixture
-def fas_method():
-    """Register a ``[fas]`` table and a ``fas`` method, removed afterwards."""
-    register_table("fas", {
-        "tau": Field((float,), 1.0, "a positive number", lambda value: value > 0),
-        "sweeps": Field((int,), 2, "an integer >= 1", lambda value: value >= 1),
-    })
-
-    def check(run):
-        if run.extra["fas"]["sweeps"] > run.hierarchy["k"]:
-            raise ValueError(f"[fas] sweeps must be <= [hierarchy] k = {run.hierarchy['k']}; got {run.extra['fas']['sweeps']}")
-
-    def check_fas_sizes(run, *, dimension, unit_shape):
-        if dimension % 4:
-            raise ValueError(f"[fas] needs a dimension divisible by 4; got {dimension}")
-
-    register_method("fas", tables=("fas",), check=check, check_sizes=check_fas_sizes)
-    yield
-    del cfg.METHODS["fas"]
-    del cfg.FIELDS["fas"]
-
-
-def write(tmp_path, text, name="exp.toml"):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-BASE = """
-[data]
-name = "toy"
-length = 16
-
-[model]
-widths = [16, 4, 16]
-"""
-
-
-def error_of(path_or_data, *, overrides=(), source="x.toml"):
-    with pytest.raises(ConfigError) as info:
-        if isinstance(path_or_data, dict):
-            parse_config(path_or_data, source_name=source, overrides=overrides)
-        else:
-            load_config(path_or_data, overrides=overrides)
-    return str(info.value)
-
-
-def assert_error(data, fragments):
-    message = error_of(data)
-    assert message.startswith("x.toml: ")
-    for fragment in fragments:
-        assert fragment in message
+def defaults(table: type) -> dict:
+    """A table's declared defaults, by key."""
+    return {field.name: field.default for field in dataclasses.fields(table)}
 
 
 # --------------------------------------------------------------------------- loading and defaults
@@ -129,19 +51,20 @@ def test_defaults_fill_every_table(registry, tmp_path):
     assert dict(run.data) == {"name": "toy", "length": 16, "noise": 0.05, "run_length": None,
                               "kind": "fire", "n_train": 100}
     assert run.data_options == {"length": 16, "noise": 0.05, "run_length": None, "kind": "fire", "n_train": 100}
-    for table in ("hierarchy", "train"):
-        assert dict(getattr(run, table)) == {key: spec.default for key, spec in cfg.FIELDS[table].items()}
-    assert run.model["widths"] == (16, 4, 16) and run.model["bias"] is True
-    assert run.train["checkpoint_every"] == DEFAULT_CHECKPOINT_SECONDS
+    for table, cls in (("hierarchy", HierarchyTable), ("train", TrainTable)):
+        assert dataclasses.asdict(getattr(run, table)) == defaults(cls)
+        assert getattr(run, table) == cls()
+    assert run.model.widths == (16, 4, 16) and run.model.bias is True
+    assert run.train.checkpoint_every == DEFAULT_CHECKPOINT_SECONDS
     assert experiment.source == {"data": {"name": "toy", "length": 16}, "model": {"widths": [16, 4, 16]}}
 
 
 def test_int_becomes_float_and_zero_checkpoint_means_default(registry):
     run = parse_config({"data": {"name": "toy", "noise": 0}, "train": {"lr": 1, "checkpoint_every": 0}}).runs[0]
-    assert run.train["lr"] == 1.0 and isinstance(run.train["lr"], float)
+    assert run.train.lr == 1.0 and isinstance(run.train.lr, float)
     assert isinstance(run.data["noise"], float)
-    assert run.train["checkpoint_every"] == DEFAULT_CHECKPOINT_SECONDS
-    assert parse_config({"data": {"name": "toy"}, "train": {"checkpoint_every": 5}}).runs[0].train["checkpoint_every"] == 5.0
+    assert run.train.checkpoint_every == DEFAULT_CHECKPOINT_SECONDS
+    assert parse_config({"data": {"name": "toy"}, "train": {"checkpoint_every": 5}}).runs[0].train.checkpoint_every == 5.0
 
 
 def test_runs_inherit_base_and_override_it(registry, tmp_path):
@@ -164,9 +87,9 @@ lr = 1e-3
     experiment = load_config(path)
     assert experiment.name == "cmp" and experiment.labels == ["default", "deep"]
     default, deep = experiment.runs
-    assert (default.hierarchy["levels"], default.hierarchy["gamma"]) == (0, 2)
-    assert (deep.hierarchy["levels"], deep.hierarchy["gamma"], deep.train["lr"]) == (4, 2, 1e-3)
-    assert default.train["lr"] == cfg.FIELDS["train"]["lr"].default
+    assert (default.hierarchy.levels, default.hierarchy.gamma) == (0, 2)
+    assert (deep.hierarchy.levels, deep.hierarchy.gamma, deep.train.lr) == (4, 2, 1e-3)
+    assert default.train.lr == defaults(TrainTable)["lr"]
 
 
 def test_override_wins_over_base_and_runs(registry, tmp_path):
@@ -182,12 +105,12 @@ label = "b"
     experiment = load_config(path, overrides=["hierarchy.levels=5", "hierarchy.strategy=grid",
                                               "model.widths=[16, 8, 16]", "train.lr=1e-3", "description=hi"])
     for run in experiment.runs:
-        assert run.hierarchy["levels"] == 5 and run.hierarchy["strategy"] == "grid"
-        assert run.model["widths"] == (16, 8, 16) and run.train["lr"] == 1e-3
+        assert run.hierarchy.levels == 5 and run.hierarchy.strategy == "grid"
+        assert run.model.widths == (16, 8, 16) and run.train.lr == 1e-3
     assert experiment.description == "hi"
     assert experiment.source["hierarchy"] == {"levels": 5, "strategy": "grid"}
     assert experiment.source["runs"][0]["hierarchy"] == {"levels": 5}
-    assert load_config(path).runs[0].hierarchy["levels"] == 1  # the file itself is unchanged
+    assert load_config(path).runs[0].hierarchy.levels == 1  # the file itself is unchanged
 
 
 def test_run_with_another_dataset_starts_from_its_own_data_table(registry):
@@ -217,34 +140,6 @@ def test_missing_file_and_toml_syntax(tmp_path):
     message = error_of(bad)
     assert message.startswith(f"{bad}: invalid TOML") and "line 2" in message
     assert error_of(tmp_path).startswith(f"{tmp_path}: is a directory")
-
-
-@pytest.mark.parametrize(("tables", "fragments"), [
-    ({"train": {"lr": -1}}, ["[train] lr must be a positive finite number; got -1"]),
-    ({"train": {"lr": "fast"}}, ["[train] lr", "got str 'fast'"]),
-    ({"train": {"lr": float("nan")}}, ["[train] lr", "got nan"]),
-    ({"train": {"lrr": 1}}, ["unknown key [train] lrr (valid keys: batch_size, checkpoint_every, cost_budget"]),
-    ({"trian": {"lr": 1}}, ["unknown table [trian] (valid tables: data, hierarchy, model, train)"]),
-    ({"trian": 1}, ["unknown key trian"]),
-    ({"train": 3}, ["[train] must be a table; got int 3"]),
-    ({"hierarchy": {"levels": True}}, ["[hierarchy] levels must be an integer >= 0; got bool True"]),
-    ({"hierarchy": {"levels": 2.0}}, ["[hierarchy] levels", "got float 2.0"]),
-    ({"hierarchy": {"gamma": 0}}, ["[hierarchy] gamma must be an integer >= 1; got 0"]),
-    ({"hierarchy": {"strategy": "gird"}}, ["[hierarchy] strategy must be one of 'grid', 'grid-shuffled', 'path', 'random-orthogonal'; got 'gird'"]),
-    ({"model": {"widths": [16]}}, ["[model] widths must be a list of at least 2 integers >= 1; got [16]"]),
-    ({"model": {"widths": [16, 0, 16]}}, ["[model] widths", "got [16, 0, 16]"]),
-    ({"model": {"widths": [16, True, 16]}}, ["[model] widths"]),
-    ({"model": {"widths": 16}}, ["[model] widths", "got int 16"]),
-    ({"model": {"bias": 1}}, ["[model] bias must be true or false; got int 1"]),
-    ({"train": {"momentum": 0.9}}, ["[train] momentum must be 0 with optimizer 'adam'"]),
-    ({"train": {"momentum": 1.0, "optimizer": "sgd"}}, ["[train] momentum must be a number in [0, 1); got 1.0"]),
-    ({"train": {"device": "gpu"}}, ["[train] device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'gpu'"]),
-    ({"method": "fass"}, ["method must be one of fas, msann; got 'fass'"]),
-    ({"name": ""}, ["name must be a non-empty string"]),
-    ({"label": "x"}, ["unknown key label (valid top-level keys"]),
-])
-def test_table_errors(registry, tables, fragments):
-    assert_error({"data": {"name": "toy"}, **tables}, fragments)
 
 
 @pytest.mark.parametrize(("data", "fragments"), [
@@ -314,7 +209,8 @@ def test_round_trip_and_json(registry, fas_method):
     }, source_name="r.toml")
     plain, fas = experiment.runs
     assert dict(plain.extra) == {} and "fas" not in plain.to_dict()
-    assert dict(fas.extra["fas"]) == {"tau": 2.0, "sweeps": 3}
+    assert fas.extra["fas"] == FakeFasTable(tau=2.0, sweeps=3) and isinstance(fas.extra["fas"].tau, float)
+    assert fas.to_dict()["fas"] == {"tau": 2.0, "sweeps": 3}
     for run in experiment.runs:
         assert parse_run(run.to_dict()) == run
         assert parse_run(json.loads(json.dumps(run.to_dict()))) == run
@@ -327,17 +223,22 @@ def test_round_trip_and_json(registry, fas_method):
 
 def test_runs_are_read_only(registry):
     run = parse_config({"data": {"name": "toy"}}).runs[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.train.lr = 1.0
     with pytest.raises(TypeError):
-        run.train["lr"] = 1.0
+        run.data["name"] = "files"
+    with pytest.raises(TypeError):
+        run.extra["fas"] = None
     values = run.to_dict()
     values["model"]["widths"].append(5)
-    assert run.model["widths"] == cfg.FIELDS["model"]["widths"].default
+    values["data"]["name"] = "files"
+    assert run.model.widths == defaults(ModelTable)["widths"] and run.data["name"] == "toy"
 
 
 def test_replace_and_with_overrides_validate(registry):
     run = parse_config({"data": {"name": "toy", "length": 8}}, source_name="r.toml").runs[0]
     changed = run.replace(**{"train.lr": 1e-3, "label": "fast"})
-    assert (changed.train["lr"], changed.label, run.train["lr"]) == (1e-3, "fast", 5e-4)
+    assert (changed.train.lr, changed.label, run.train.lr) == (1e-3, "fast", 5e-4)
     assert run.with_overrides(["hierarchy.strategy=grid", "train.seed=3"]).get("hierarchy.strategy") == "grid"
     with pytest.raises(ConfigError, match=r"^r\.toml: \[train\] lr must be a positive finite number; got -1"):
         run.replace(**{"train.lr": -1})
@@ -347,24 +248,50 @@ def test_replace_and_with_overrides_validate(registry):
     assert dict(swapped.data) == {"name": "files", "path": "x.npz", "shape": None}
 
 
+# --------------------------------------------------------------------------- methods and their tables
+
+
 def test_registered_method_tables_and_checks(registry, fas_method):
-    assert cfg.FIELDS["fas"]["tau"].default == 1.0
+    assert METHODS["fas"] is fas_method and dataclasses.fields(FakeFasTable)[0].default == 1.0
     [run] = parse_config({"data": {"name": "toy"}, "method": "fas"}).runs
-    assert dict(run.extra["fas"]) == {"tau": 1.0, "sweeps": 2}
+    assert run.extra["fas"] == FakeFasTable() and run.to_dict()["fas"] == {"tau": 1.0, "sweeps": 2}
     message = error_of({"data": {"name": "toy"}, "method": "fas", "fas": {"sweeps": 9}})
     assert message == "x.toml: [fas] sweeps must be <= [hierarchy] k = 4; got 9"
     message = error_of({"data": {"name": "toy"}, "fas": {"tau": 1.0}})
     assert "table [fas] is given but no run's method uses it" in message
     message = error_of({"data": {"name": "toy"}, "runs": [{"label": "a", "fas": {"tau": 1.0}}]})
     assert "[runs][1] table [fas] is not used by method 'msann'" in message
-    assert "[fas] tau must be a positive number; got -1" in error_of({"data": {"name": "toy"}, "method": "fas", "fas": {"tau": -1}})
+    message = error_of({"data": {"name": "toy"}, "method": "fas", "fas": {"tau": -1}})
+    assert message == "x.toml: [fas] tau must be a positive finite number; got -1"
+    assert "unknown key [fas] taus (valid keys: sweeps, tau)" in error_of({"data": {"name": "toy"}, "method": "fas",
+                                                                             "fas": {"taus": 1}})
+    assert "unknown table [trian] (valid tables: data, fas, hierarchy, model, train)" in error_of(
+        {"data": {"name": "toy"}, "trian": {}})
+    assert error_of({"data": {"name": "toy"}, "method": "fass"}) == "x.toml: method must be one of fas, msann; got 'fass'"
     assert parse_config({"data": {"name": "toy"}}, overrides=["method=fas"]).runs[0].method == "fas"
-    with pytest.raises(ValueError, match="already registered"):
-        register_table("fas", {})
-    with pytest.raises(ValueError, match="reserved"):
-        register_table("train", {})
-    with pytest.raises(ValueError, match="not a registered extra table"):
-        register_method("mgopt", tables=("mg",))
+    with pytest.raises(ValueError, match="method 'fas' is already registered; pass replace=True"):
+        register_method("fas", MethodSpec(build=fas_method.build))
+    assert METHODS["fas"] is fas_method
+
+
+def test_a_method_table_may_not_take_a_core_table_name(registry):
+    """A method's table named like a core table would be shadowed by it: the recipe is refused, naming both."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Train:
+        steps: int = 1
+
+    register_method("mgopt", MethodSpec(build=lambda run, dataset, device: None, tables={"train": Train}))
+    message = error_of({"data": {"name": "toy"}, "method": "mgopt"})
+    assert message == ("x.toml: method 'mgopt' declares the table [train], which is a core table "
+                       "(core tables: data, model, hierarchy, train); give its table another name")
+
+
+def test_a_method_without_a_model_refuses_a_model_table(registry):
+    register_method("own", MethodSpec(build=lambda run, dataset, device: None, uses_model=False))
+    assert parse_config({"data": {"name": "toy"}, "method": "own"}).runs[0].method == "own"
+    message = error_of({"data": {"name": "toy"}, "method": "own", "model": {"widths": [16, 16]}})
+    assert message.startswith("x.toml: table [model] is not used by method 'own' (it builds its own network")
 
 
 # --------------------------------------------------------------------------- checks with the data
@@ -399,7 +326,7 @@ def test_check_sizes_levels_use_unit_shapes(registry):
 def test_check_sizes_method_hook(registry, fas_method):
     run = parse_config({"data": {"name": "toy"}, "method": "fas", "model": {"widths": [6, 6]},
                         "hierarchy": {"levels": 0}}, source_name="r.toml").runs[0]
-    with pytest.raises(ConfigError, match=r"^r\.toml: \[fas\] needs a dimension divisible by 4; got 6"):
+    with pytest.raises(ConfigError, match=r"^r\.toml: \[fas\] needs a dimension divisible by 4; got 6 \(run 'recipe'\)$"):
         check_sizes(run, dimension=6, unit_shape=(6,))
 
 
@@ -413,61 +340,38 @@ def test_real_dataset_registry():
         ConfigError, parse_config, {"data": {"name": "fashion_mnist", "pad_to": "32"}}).value)
 
 
-# --------------------------------------------------------------------------- sweeps
-
-
-def test_expand_sweep_labels_and_single_default(registry):
-    experiment = parse_config({"data": {"name": "toy"}, "model": {"widths": [16, 8, 16]},
-                               "train": {"lr": 1e-3}, "runs": [{"label": "x", "hierarchy": {"gamma": 5}}]})
-    runs = expand_sweep(experiment, gamma=[1, 3, 3], levels=[0, 2, 0, 1], k=[4, 1])
-    assert [run.label for run in runs] == [
-        "default", "L=2 gamma=1 k=4", "L=2 gamma=1 k=1", "L=2 gamma=3 k=4", "L=2 gamma=3 k=1",
-        "L=1 gamma=1 k=4", "L=1 gamma=1 k=1", "L=1 gamma=3 k=4", "L=1 gamma=3 k=1",
-    ]
-    assert runs[0].hierarchy["levels"] == 0 and runs[0].hierarchy["gamma"] == 5
-    for run in runs[1:]:
-        expected = run.label.replace("L=", "").replace("gamma=", "").replace("k=", "").split()
-        assert [run.hierarchy[key] for key in ("levels", "gamma", "k")] == [int(value) for value in expected]
-        assert run.train["lr"] == 1e-3 and run.model["widths"] == (16, 8, 16)
-    without_zero = expand_sweep(experiment, gamma=[2], levels=[3], k=[1])
-    assert [run.label for run in without_zero] == ["default", "L=3 gamma=2 k=1"]
-    with pytest.raises(ValueError, match="gamma must be >= 1"):
-        expand_sweep(experiment, gamma=[0], levels=[1], k=[1])
-    with pytest.raises(ValueError, match="sweep k must list at least one value"):
-        expand_sweep(experiment, gamma=[1], levels=[1], k=[])
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("1,2,4", [1, 2, 4]), ("0..6", [0, 1, 2, 3, 4, 5, 6]), ("1,2,4..6", [1, 2, 4, 5, 6]),
-    (" 3 , 1..2 ,3", [3, 1, 2]), ("5..5", [5]),
-])
-def test_parse_int_list(text, expected):
-    assert parse_int_list(text, name="--k") == expected
-
-
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("", "--levels must be a comma-separated list"), ("1,,2", "bad item ''"), ("a", "bad item 'a'"),
-    ("1.5", "bad item '1.5'"), ("6..0", "--levels: range '6..0' is empty"), ("-1", "--levels values must be >= 0"),
-])
-def test_parse_int_list_errors(text, fragment):
-    with pytest.raises(ValueError) as info:
-        parse_int_list(text, name="--levels")
-    assert fragment in str(info.value)
-
-
-def test_a_builtin_method_is_imported_on_demand_by_load_config_alone():
-    """``msann.config`` alone reads a FAS recipe: naming ``method = "fas"`` imports ``msann.fas``."""
-    import subprocess
-    from pathlib import Path
-
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "fas_poisson_fc.toml"
+def test_msann_config_alone_reads_a_fas_recipe():
+    """``msann.config`` alone reads a FAS recipe: importing it registers the built-in methods."""
+    recipe = REPO / "recipes" / "fas_poisson_fc.toml"
     code = (
         "import sys\n"
         "from msann.config import load_config\n"
-        "assert 'msann.fas' not in sys.modules\n"
+        "from msann.methods import METHODS\n"
+        "print(sorted(METHODS), 'msann.methods.fas' in sys.modules, end=' ')\n"
         f"config = load_config({str(recipe)!r})\n"
-        "print(sorted({run.method for run in config.runs}), 'msann.fas' in sys.modules)\n"
+        "print(sorted({run.method for run in config.runs}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["['fas']", "True"]
+    assert done.stdout.split() == ["['fas',", "'msann']", "True", "['fas']"]
+
+
+def test_two_methods_may_declare_tables_of_the_same_name(registry, fas_method):
+    """Each run's ``[fas]`` is read with its own method's table class, in the base tables and in the run entries."""
+
+    @dataclasses.dataclass(frozen=True)
+    class OtherFas:
+        depth: int = option(3, at_least(1, integer=True), "another method's key")
+
+    register_method("other", MethodSpec(build=fas_method.build, tables={"fas": OtherFas}))
+    [run] = parse_config({"data": {"name": "toy"}, "method": "other", "fas": {"depth": 5}}).runs
+    assert run.extra["fas"] == OtherFas(depth=5)
+    a, b = parse_config({"data": {"name": "toy"}, "runs": [{"label": "a", "method": "fas", "fas": {"tau": 3}},
+                                                          {"label": "b", "method": "other", "fas": {"depth": 2}}]}).runs
+    assert (a.extra["fas"], b.extra["fas"]) == (FakeFasTable(tau=3.0), OtherFas(depth=2))
+    [run] = parse_config({"data": {"name": "toy"}, "fas": {"depth": 4}, "runs": [{"label": "b", "method": "other"}]}).runs
+    assert run.extra["fas"] == OtherFas(depth=4)  # a base table of another method than the base's
+    assert error_of({"data": {"name": "toy"}, "method": "other", "fas": {"tau": 1}}) == \
+        "x.toml: unknown key [fas] tau (valid keys: depth)"
+    assert error_of({"data": {"name": "toy"}, "runs": [{"label": "a", "method": "other", "fas": {"tau": 1}}]}) == \
+        "x.toml: [runs][1] unknown key [fas] tau (valid keys: depth)"
