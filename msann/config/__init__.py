@@ -7,7 +7,8 @@
 - :mod:`~msann.config.sweep`: the runs of a sweep.
 """
 
-from .recipe import ConfigError, ExperimentConfig, RunConfig, load_config, parse_config, parse_override, parse_run, parse_value
+from .recipe import load_config, parse_config
+from .run import ConfigError, ExperimentConfig, RunConfig, parse_override, parse_run, parse_value
 from .sizes import check_sizes
 from .sweep import expand_sweep, parse_int_list
 from .tables import CORE_TABLES, DEFAULT_CHECKPOINT_SECONDS, HierarchyTable, ModelTable, TrainTable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..methods import method_spec
-from .recipe import ConfigError, RunConfig
+from .run import ConfigError, RunConfig
 
 __all__ = ["check_sizes"]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from graphprolong.checks import check_positive_int
 
-from .recipe import ExperimentConfig, RunConfig
+from .run import ExperimentConfig, RunConfig
 
 __all__ = ["expand_sweep", "parse_int_list"]
 

@@ -68,15 +68,8 @@ class UnitTransfer:
         """The operators of a map with orthonormal columns: ``pi = P^T`` (a view, no copy)."""
         return cls(P, P.T)
 
-    @property
-    def n_fine(self) -> int:
-        """Number of fine units ``n``."""
-        return int(self.P.shape[0])
-
-    @property
-    def n_coarse(self) -> int:
-        """Number of coarse units ``n_c``."""
-        return int(self.P.shape[1])
+    n_fine = property(lambda self: int(self.P.shape[0]), doc="Number of fine units ``n``.")
+    n_coarse = property(lambda self: int(self.P.shape[1]), doc="Number of coarse units ``n_c``.")
 
     def kron(self, block: int) -> UnitTransfer:
         """The operators ``P ⊗ I_block``, ``pi ⊗ I_block`` on ``block`` features per unit (dense)."""

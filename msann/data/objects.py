@@ -6,7 +6,11 @@ Zeros with one (or two) contiguous runs of ones; binary noise
 
 from __future__ import annotations
 
+import inspect
+
 from collections.abc import Callable
+
+from typing import Any
 
 import numpy as np
 
@@ -190,16 +194,7 @@ def one_object(
     )
 
 
-def two_object(
-    *,
-    length: int = 1024,
-    run_length: int | None = None,
-    noise: float = 0.05,
-    noise_kind: str = "fire",
-    n_train: int = 10000,
-    n_val: int = 1000,
-    seed: int = 0,
-) -> Dataset:
+def two_object(**options: Any) -> Dataset:
     """Denoising vectors with two non-overlapping objects (seed 002, section 4.2.2).
 
     As :func:`one_object`, but each clean vector holds two runs of
@@ -216,13 +211,9 @@ def two_object(
     >>> int(data.train_targets[0].sum())
     16
     """
-    return _object_dataset(
-        objects=2,
-        length=length,
-        run_length=run_length,
-        noise=noise,
-        noise_kind=noise_kind,
-        n_train=n_train,
-        n_val=n_val,
-        seed=seed,
-    )
+    bound = inspect.signature(one_object).bind(**options)  # the same options and defaults as one_object
+    bound.apply_defaults()
+    return _object_dataset(objects=2, **bound.arguments)
+
+
+two_object.__signature__ = inspect.signature(one_object, eval_str=True)  # what load_dataset and the recipes read

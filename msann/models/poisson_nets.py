@@ -9,7 +9,6 @@ from ``seed`` (the global random state is untouched).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -43,15 +42,17 @@ def poisson_fc(in_features: int, out_features: int, *, hidden: int = 400, layers
     sizes += [check_positive_int("hidden", hidden)] * check_positive_int("layers", layers)
     sizes.append(check_positive_int("out_features", out_features))
 
-    def build() -> nn.Sequential:
-        modules: list[nn.Module] = []
-        for position, (a, b) in enumerate(zip(sizes, sizes[1:])):
-            modules.append(nn.Linear(a, b, dtype=dtype))
-            if position < len(sizes) - 2:
-                modules.append(nn.ReLU())
-        return nn.Sequential(*modules)
+    return _seeded(seed, lambda: nn.Sequential(*_fully_connected(sizes, dtype)))
 
-    return _seeded(seed, build)
+
+def _fully_connected(sizes: list[int], dtype: torch.dtype | None) -> list[nn.Module]:
+    """``Linear(sizes[0], sizes[1]), ReLU, ..., Linear(sizes[-2], sizes[-1])`` (no activation after the last)."""
+    modules: list[nn.Module] = []
+    for position, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        modules.append(nn.Linear(a, b, dtype=dtype))
+        if position < len(sizes) - 2:
+            modules.append(nn.ReLU())
+    return modules
 
 
 def conv_side(side: int, *, kernel: int, stride: int, layers: int) -> int:
@@ -113,11 +114,6 @@ def poisson_cnn(channels_in: int, grid: int | Sequence[int], *, out_features: in
         for position in range(conv_layers):
             modules += [nn.Conv2d(channels_in if position == 0 else channels, channels, kernel, stride=stride, dtype=dtype),
                         nn.ReLU()]
-        modules.append(nn.Flatten())
-        for position, (a, b) in enumerate(zip(sizes, sizes[1:])):
-            modules.append(nn.Linear(a, b, dtype=dtype))
-            if position < len(sizes) - 2:
-                modules.append(nn.ReLU())
-        return nn.Sequential(*modules)
+        return nn.Sequential(*modules, nn.Flatten(), *_fully_connected(sizes, dtype))
 
     return _seeded(seed, build)

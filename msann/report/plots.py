@@ -45,21 +45,8 @@ def plot_errors(runs: Sequence[RunRecord], path: str | os.PathLike, *, title: st
     :attr:`RunRecord.extra` (FAS: ``C(t) / batch size``), else the cost C(t).
     Runs keep their colours across the panels.
 
-    Parameters
-    ----------
-    runs : sequence of RunRecord
-        Runs with :attr:`RunRecord.evaluations`.
-    path : path
-        PNG file to write (atomically).
-    title : str, optional
-        Figure title.
-    dpi : int
-        Resolution of the PNG.
-
-    Returns
-    -------
-    Path
-        ``path``.
+    ``runs`` need :attr:`RunRecord.evaluations`; ``path``, ``title`` and
+    ``dpi`` are as in :func:`plot_error_vs_cost`.  Returns ``path``.
     """
     from matplotlib.lines import Line2D
 
