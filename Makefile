@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 # pytest exits 5 when it collects no test: that is a failure of the suite here.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules msann tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 bench: $(STAMP)
