@@ -26,7 +26,7 @@ from .level import Level
 from .smoothing import load_sgd_momentum_buffers, sgd_momentum_buffers
 from .transfer import load_parameters, parameters_of
 
-__all__ = ["correct_level", "first_order_term", "restrict_level"]
+__all__ = ["correct_level", "first_order_term", "mean_gradient", "restrict_level"]
 
 
 def restrict_level(fine: Level, coarse: Level, *, momentum: bool) -> None:
@@ -54,24 +54,29 @@ def correct_level(fine: Level, coarse: Level, *, alpha: float, alpha_momentum: f
     fine.state["restricted"] = fine.state["restricted_momentum"] = None
 
 
+def mean_gradient(model: torch.nn.Module, objective: Callable, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``mean_i grad objective(B_i)`` with respect to ``model``'s parameters, by name."""
+    names, parameters = zip(*model.named_parameters())
+    sums = [torch.zeros_like(p) for p in parameters]
+    for inputs, targets in batches:
+        for total, gradient in zip(sums, torch.autograd.grad(objective(inputs, targets), parameters)):
+            total.add_(gradient)
+    return {name: total / len(batches) for name, total in zip(names, sums)}
+
+
 def first_order_term(fine: Level, coarse: Level, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
-                     fine_objective: Callable, coarse_loss: Callable) -> dict[str, torch.Tensor]:
+                     fine_objective: Callable, coarse_loss: Callable,
+                     fine_gradient: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """``tau = mean_i grad g_c(x_c; B_i) - R_g mean_i grad g_f(x; B_i)`` (module docstring).
 
     ``fine_objective(inputs, targets)`` is the fine level's objective
     (including its own first-order term on deeper levels), ``coarse_loss``
     the coarse level's data loss; means over the minibatches make
     ``grad (g_c - <., tau>)(R_p x) = R_g grad g_f(x)`` hold exactly.
+    ``fine_gradient`` is the fine mean gradient when already computed.
     """
-    fine_names, fine_parameters = zip(*fine.model.named_parameters())
-    coarse_names, coarse_parameters = zip(*coarse.model.named_parameters())
-    fine_sum = [torch.zeros_like(p) for p in fine_parameters]
-    coarse_sum = [torch.zeros_like(p) for p in coarse_parameters]
-    for inputs, targets in batches:
-        for total, gradient in zip(fine_sum, torch.autograd.grad(fine_objective(inputs, targets), fine_parameters)):
-            total.add_(gradient)
-        for total, gradient in zip(coarse_sum, torch.autograd.grad(coarse_loss(inputs, targets), coarse_parameters)):
-            total.add_(gradient)
-    count = len(batches)
-    restricted = fine.transfer.restrict_gradient({n: g / count for n, g in zip(fine_names, fine_sum)})
-    return {n: g / count - restricted[n] for n, g in zip(coarse_names, coarse_sum)}
+    if fine_gradient is None:
+        fine_gradient = mean_gradient(fine.model, fine_objective, batches)
+    restricted = fine.transfer.restrict_gradient(fine_gradient)
+    coarse_gradient = mean_gradient(coarse.model, coarse_loss, batches)
+    return {name: gradient - restricted[name] for name, gradient in coarse_gradient.items()}

@@ -42,9 +42,11 @@ built-in ones.
 """
 
 from . import fas_recipe as _fas_recipe  # noqa: F401  (registers "fas")
+from . import mgopt_recipe as _mgopt_recipe  # noqa: F401  (registers "mgopt")
 from . import msann as _msann  # noqa: F401  (registers "msann")
 from .fas import FAS
+from .mgopt import MGOpt
 from .msann import SCHEDULES, MsANN, build_msann
 from .registry import METHODS, MethodSpec, method_spec, register_method
 
-__all__ = ["FAS", "METHODS", "SCHEDULES", "MethodSpec", "MsANN", "build_msann", "method_spec", "register_method"]
+__all__ = ["FAS", "METHODS", "MGOpt", "SCHEDULES", "MethodSpec", "MsANN", "build_msann", "method_spec", "register_method"]

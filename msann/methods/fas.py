@@ -50,7 +50,7 @@ from ..core.checkpoint import to_device
 from ..core.cost import COST_MODELS
 from ..core.level import Hierarchy, Level
 from ..core.method import Descent, MultilevelMethod
-from ..core.coarse import correct_level, first_order_term, restrict_level
+from ..core.coarse import correct_level, first_order_term, mean_gradient, restrict_level
 from ..core.smoothing import make_smoother, smoothing_step
 from ..options import at_least, check_rule, in_interval
 
@@ -175,10 +175,12 @@ class FAS(MultilevelMethod):
         tau = self.hierarchy[level].state["tau"]
         return None if tau is None else {name: value.clone() for name, value in tau.items()}
 
-    def set_tau_batch(self, level: int, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    def set_tau_batch(self, level: int, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
+                      fine_gradient: dict[str, torch.Tensor] | None = None) -> None:
         """Make ``batches`` the tau batch of coarse level ``level`` (after ``down(level - 1)``) and compute ``tau``.
 
-        ``tau = mean_i grad g_c(x_c; B_i) - R_g mean_i grad g^_f(x_f; B_i)`` with ``x_c = R_p x_f`` as set by ``down``.
+        ``tau = mean_i grad g_c(x_c; B_i) - R_g mean_i grad g^_f(x_f; B_i)`` with ``x_c = R_p x_f`` as set by
+        ``down``; ``fine_gradient`` is the fine mean gradient on ``batches`` when already computed.
         """
         if not 1 <= level <= self.depth:
             raise ValueError(f"level must be a coarse level in [1, {self.depth}]; got {level}")
@@ -188,9 +190,16 @@ class FAS(MultilevelMethod):
         if not batches:
             raise ValueError("a tau batch needs at least one minibatch")
         fine, coarse = self.hierarchy[level - 1], self.hierarchy[level]
-        tau = first_order_term(fine, coarse, batches, fine_objective=lambda x, y: self._objective(level - 1, x, y)[0],
+        tau = first_order_term(fine, coarse, batches, fine_objective=self._fine_objective(level - 1), fine_gradient=fine_gradient,
                                coarse_loss=lambda x, y: torch.nn.functional.mse_loss(self._forward(level, x), y))
         coarse.state.update(tau=tau, tau_batch=batches, next_batch=0)
+
+    def _fine_objective(self, level: int):
+        return lambda inputs, targets: self._objective(level, inputs, targets)[0]
+
+    def _enter(self, level: int, fine_gradient: dict[str, torch.Tensor], batches: list) -> bool:
+        """Whether to visit level ``level + 1`` now (MG/Opt's gate); FAS always does."""
+        return True
 
     # -- the method's hooks --------------------------------------------------------------
     def batch(self, level: int, stream):
@@ -212,7 +221,7 @@ class FAS(MultilevelMethod):
         return smoothing_step(self.hierarchy[level].smoother, lambda: self._objective(level, inputs, targets))
 
     def down(self, level: int, stream) -> Descent:
-        """``x_{l+1} = R_p x_l``, ``m_{l+1} = R_p m_l`` (re-matching first when due), then the tau batch and tau."""
+        """Re-match when due; draw the tau batch; ``x_{l+1} = R_p x_l``, ``m_{l+1} = R_p m_l``; then ``tau``."""
         if self._batch_size is None:
             raise RuntimeError("down() needs a smoothing step first (the tau work is counted in its minibatch size)")
         if level == 0:
@@ -222,10 +231,15 @@ class FAS(MultilevelMethod):
         if self._rematching:
             transfer = self._coarsen(level, fine.model)
             self._install(level, transfer, build_coarse_model(fine.model, transfer))
+        batches = [next(stream) for _ in range(self.tau_batches)]
+        fine_gradient = mean_gradient(fine.model, self._fine_objective(level), batches)
+        work = self.tau_batches * self._batch_size
+        if not self._enter(level, fine_gradient, batches):
+            return Descent(cost=work * fine.relative_cost, skip=True)
         restrict_level(fine, coarse, momentum=bool(self.momentum))
         coarse.state["tau"], coarse.state["tau_batch"] = None, []
-        self.set_tau_batch(level + 1, [next(stream) for _ in range(self.tau_batches)])
-        return Descent(cost=self.tau_batches * self._batch_size * (fine.relative_cost + coarse.relative_cost))
+        self.set_tau_batch(level + 1, batches, fine_gradient=fine_gradient)
+        return Descent(cost=work * (fine.relative_cost + coarse.relative_cost))
 
     def up(self, level: int, stream) -> float:
         """``x_l += alpha_p P_p (x_{l+1} - R_p x_l)``, ``m_l += alpha_m P_p (m_{l+1} - R_p m_l)``."""

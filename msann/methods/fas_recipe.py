@@ -27,7 +27,7 @@ from ..options import at_least, in_interval, one_of, option, positive
 from .fas import FAS
 from .registry import MethodSpec, register_method
 
-__all__ = ["ARCHITECTURES", "FasTable", "build_fas_method", "build_network"]
+__all__ = ["ARCHITECTURES", "FasTable", "build_fas_method", "build_network", "check_fas_data", "check_fas_run"]
 
 #: Network families of ``[fas] architecture``.
 ARCHITECTURES = ("fc", "cnn")
@@ -59,13 +59,13 @@ class FasTable:
     cost_model: str = option("quarter", one_of(COST_MODELS), "relative cost of a level: 'quarter' (seed 000) or 'macs' (measured multiply-adds)")
 
 
-def _check_run(run) -> None:
-    """Checks across tables, before the data is loaded."""
+def check_fas_run(run, *, method: str = "fas") -> None:
+    """Checks across tables, before the data is loaded (FAS, and MG/Opt on FAS's hierarchy)."""
     fas, levels = run.extra["fas"], run.hierarchy.levels
     if run.train.optimizer != "sgd":
-        raise ValueError(f"[train] optimizer must be 'sgd' for method 'fas' (its smoother is SGD with momentum); got {run.train.optimizer!r}")
+        raise ValueError(f"[train] optimizer must be 'sgd' for method '{method}' (its smoother is SGD with momentum); got {run.train.optimizer!r}")
     if run.hierarchy.schedule != "cycle":
-        raise ValueError(f"[hierarchy] schedule must be 'cycle' for method 'fas'; got {run.hierarchy.schedule!r}")
+        raise ValueError(f"[hierarchy] schedule must be 'cycle' for method '{method}'; got {run.hierarchy.schedule!r}")
     widths = {"hidden": fas.hidden, **({"channels": fas.channels} if fas.architecture == "cnn" else {})}
     for key, width in widths.items():
         if levels and width <= 2 ** (levels - 1):
@@ -81,7 +81,7 @@ def _check_run(run) -> None:
         )
 
 
-def _check_data(run, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
+def check_fas_data(run, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
     """Checks against the loaded data."""
     fas = run.extra["fas"]
     if fas.architecture != "cnn":
@@ -123,5 +123,5 @@ def build_fas_method(run, dataset, device: torch.device | str) -> FAS:
     )
 
 
-register_method("fas", MethodSpec(build=build_fas_method, tables={"fas": FasTable}, uses_model=False, check=_check_run,
-                                  check_data=_check_data), replace=True)
+register_method("fas", MethodSpec(build=build_fas_method, tables={"fas": FasTable}, uses_model=False, check=check_fas_run,
+                                  check_data=check_fas_data), replace=True)

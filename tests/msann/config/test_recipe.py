@@ -353,7 +353,7 @@ def test_msann_config_alone_reads_a_fas_recipe():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["['fas',", "'msann']", "True", "['fas']"]
+    assert done.stdout.split() == ["['fas',", "'mgopt',", "'msann']", "True", "['fas']"]
 
 
 def test_two_methods_may_declare_tables_of_the_same_name(registry, fas_method):
