@@ -1,0 +1,85 @@
+"""Time and cost for each run of an ``msann run`` output to reach a baseline run's final validation error.
+
+For every run of ``OUT/summary.json`` (with ``OUT/history.csv``): the cost,
+work units (when the run reports ``work_units``) and wall-clock seconds at
+which its logged validation error first reaches the baseline's final one,
+interpolated linearly between the two logged points that bracket it (the
+log is on a grid; the interpolation is said in the table), and its error at
+the baseline's total seconds (the last logged point not after them).  Seconds
+include the evaluations logged during training, as ``history.csv`` has them.
+
+    python bench/time_to_target.py results/mgopt_poisson_fc --baseline SGD [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from msann.report import read_summary  # noqa: E402
+
+
+def first_reach(history: list, target: float) -> tuple[float, float] | None:
+    """``(cost, seconds)`` where the error first reaches ``target``, linearly interpolated between logged points."""
+    for (c0, e0, s0), (c1, e1, s1) in zip(history, history[1:]):
+        if e1 <= target < e0:
+            weight = (e0 - target) / (e0 - e1)
+            return c0 + weight * (c1 - c0), s0 + weight * (s1 - s0)
+    return (history[0][0], history[0][2]) if history and history[0][1] <= target else None
+
+
+def error_at(history: list, seconds: float) -> float:
+    """The last logged error at or before ``seconds``."""
+    return [error for _, error, at in history if at <= seconds][-1]
+
+
+def table(out: Path, baseline: str) -> list[dict]:
+    _, runs = read_summary(out)
+    reference = next((run for run in runs if run.label == baseline), None)
+    if reference is None:
+        raise SystemExit(f"no run labelled {baseline!r} in {out}; runs: {', '.join(run.label for run in runs)}")
+    target, seconds = reference.history[-1][1], reference.history[-1][2]
+    rows = []
+    for run in runs:
+        reached = first_reach(run.history, target)
+        per_unit = run.total_cost / run.extra["work_units"] if run.extra.get("work_units") else None
+        rows.append({"label": run.label, "final": run.history[-1][1], "total_seconds": run.history[-1][2],
+                     "cost": None if reached is None else reached[0], "seconds": None if reached is None else reached[1],
+                     "work_units": None if reached is None or per_unit is None else reached[0] / per_unit,
+                     "error_at_baseline_seconds": error_at(run.history, seconds)})
+    return rows
+
+
+def markdown(rows: list[dict], baseline: str) -> str:
+    def number(value, digits=4):
+        return "-" if value is None else f"{value:.{digits}g}"
+
+    base = next(row for row in rows if row["label"] == baseline)
+    lines = [f"target: {baseline}'s final validation error {base['final']:.4e} (reached = first logged crossing, interpolated)", "",
+             "| run | final error | cost to target | WU to target | s to target | s vs baseline | error at baseline's seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        ratio = None if row["seconds"] is None or not base["seconds"] else row["seconds"] / base["seconds"]
+        lines.append(f"| {row['label']} | {row['final']:.4e} | {number(row['cost'])} | {number(row['work_units'])} | "
+                     f"{number(row['seconds'])} | {number(ratio, 3)} | {row['error_at_baseline_seconds']:.4e} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="an msann run output folder")
+    parser.add_argument("--baseline", required=True, help="label of the baseline run")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = parser.parse_args()
+    rows = table(args.out, args.baseline)
+    print(markdown(rows, args.baseline))
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
