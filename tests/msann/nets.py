@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis import settings
 from torch import nn
 
-from msann.coarsening.network import CoarseningWarning, coarsen_network, plan_coarsening
+from msann.coarsening.network import CoarseningWarning, coarsen_network
 
 SETTINGS = settings(max_examples=25, deadline=None)
 F64 = torch.float64

@@ -13,24 +13,18 @@ import logging
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from msann.coarsening.graph import STRATEGIES
 from msann.core.checkpoint import CheckpointError, DivergenceError, load_checkpoint, save_checkpoint
 from msann.core.cycle import visit_order
 from msann.core.driver import train
 from msann.core.level import Hierarchy, Level
 from msann.core.method import Descent, MultilevelMethod
 from msann.core.smoothing import make_smoother, smoothing_step
-from msann.core.metrics import mse_errors
 from msann.data import MinibatchStream
 from msann.methods.msann import MsANN, build_msann
-from msann.models.mlp import plain_autoencoder
-from msann.models.multiscale import MsANNAutoencoder
 
-from ..autoencoders import *  # noqa: F403  (SMALL, _maps, _model, _one_object_data, _pro, _res, ...)
-from ..autoencoders import _composites, _inputs, _maps, _model, _one_object_data, _plain_forward, _plain_run, _pro, _reference_theta, _res
+from ..autoencoders import WIDTHS_16, _maps, _one_object_data
+
 
 
 # ---------------------------------------------------------------------------

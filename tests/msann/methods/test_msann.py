@@ -8,17 +8,13 @@ training bit for bit; the running-total forward equals the exact sum.
 
 from __future__ import annotations
 
-import logging
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msann.coarsening.graph import STRATEGIES
-from msann.core.checkpoint import CheckpointError, DivergenceError, load_checkpoint, save_checkpoint
-from msann.core.cycle import visit_order
 from msann.core.driver import train
 from msann.core.metrics import mse_errors
 from msann.data import MinibatchStream
@@ -26,8 +22,8 @@ from msann.methods.msann import MsANN, build_msann
 from msann.models.mlp import plain_autoencoder
 from msann.models.multiscale import MsANNAutoencoder
 
-from ..autoencoders import *  # noqa: F403  (SMALL, _maps, _model, _one_object_data, _pro, _res, ...)
-from ..autoencoders import _composites, _inputs, _maps, _model, _one_object_data, _plain_forward, _plain_run, _pro, _reference_theta, _res
+from ..autoencoders import F64, SMALL, WIDTHS_16, _inputs, _maps, _model, _one_object_data, _plain_forward, _plain_run, _pro, _reference_theta, _res
+
 
 
 # ---------------------------------------------------------------------------
@@ -153,26 +149,6 @@ def test_level_gradient_is_the_restricted_fine_gradient(strategy):
 
 # ---------------------------------------------------------------------------
 # L = 0 is plain training, step for step
-
-
-WIDTHS_16 = [16, 8, 4, 8, 16]
-
-
-def _one_object_data(length=16, n_train=64, n_val=16):
-    return one_object(length=length, n_train=n_train, n_val=n_val, seed=0)
-
-
-def _plain_run(widths, batches, *, seed, lr):
-    plain = plain_autoencoder(widths, seed=seed)
-    optimiser = torch.optim.Adam(plain.parameters(), lr=lr)
-    losses = []
-    for inputs, targets in batches:
-        optimiser.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(plain(inputs), targets)
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.detach())
-    return plain, losses
 
 
 def test_depth_zero_msann_equals_plain_training_step_for_step():
