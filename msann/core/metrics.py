@@ -17,13 +17,14 @@ finest model.  :data:`METRICS` holds them by task:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
 from graphprolong.checks import check_choice
 
-__all__ = ["METRICS", "field_errors", "metric", "mse_errors", "task_metric"]
+__all__ = ["METRICS", "best_errors", "field_errors", "metric", "mse_errors", "task_metric"]
 
 
 def mse_errors(predict: Callable, inputs: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 4096) -> dict:
@@ -62,3 +63,12 @@ def metric(name: str) -> Callable[..., dict]:
 def task_metric(dataset) -> str:
     """The metrics of a data set's task: ``"field"`` for regression onto other units (``target_shape``), else ``"mse"``."""
     return "field" if dataset.target_shape is not None else "mse"
+
+
+def best_errors(evaluations: Sequence[dict], keys: Iterable[str]) -> dict[str, float | None]:
+    """``{"best_<key>": smallest finite value}`` over the evaluations (None where a key never has one)."""
+    best = {}
+    for key in keys:
+        values = [evaluation[key] for evaluation in evaluations if key in evaluation and math.isfinite(evaluation[key])]
+        best[f"best_{key}"] = min(values) if values else None
+    return best

@@ -36,7 +36,6 @@ the hierarchy is built.  Errors are the task's (:mod:`msann.core.metrics`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,6 +49,7 @@ from ..core.checkpoint import to_device
 from ..core.cost import COST_MODELS
 from ..core.level import Hierarchy, Level
 from ..core.method import Descent, MultilevelMethod
+from ..core.metrics import best_errors
 from ..core.coarse import correct_level, first_order_term, mean_gradient, restrict_level
 from ..core.smoothing import make_smoother, smoothing_step
 from ..options import at_least, check_rule, in_interval
@@ -253,12 +253,8 @@ class FAS(MultilevelMethod):
 
     def summary_fields(self, result) -> dict:
         """``best_val_l2``, ``best_val_linf``, ``best_train_l2``, ``best_train_linf``, ``work_units`` (``C / b``), hidden widths per level."""
-        def best(key: str) -> float | None:
-            values = [e[key] for e in result.evaluations if key in e and math.isfinite(e[key])]
-            return min(values) if values else None
-
         transfers = [level.transfer for level in self.hierarchy.levels[:-1]]
-        return {**{f"best_{key}": best(key) for key in ("val_l2", "val_linf", "train_l2", "train_linf")},
+        return {**best_errors(result.evaluations, ("val_l2", "val_linf", "train_l2", "train_linf")),
                 "work_units": result.total_cost / self._batch_size if self._batch_size else None,
                 "level_widths": [list(t.fine_widths) for t in transfers] + ([list(transfers[-1].coarse_widths)] if transfers else [])}
 
