@@ -14,6 +14,9 @@ version; :data:`COARSENERS` holds them, all with one signature
     A graph-designed orthonormal path map ``n -> n/2``
     (:func:`msann.coarsening.graph.one_dimensional_map`) on every hidden
     ``nn.Linear``; convolution channels, which have no graph, are matched.
+``"explicit"``
+    Given matrices (``CoarseningOptions.explicit``), e.g. eigenvectors of a
+    quadratic's matrix (seed 004 App. B.2).
 
 Exactness.  With the 0/1 operators the fine network with parameters
 ``P x_c`` computes exactly what the coarse network with ``x_c`` computes, for
@@ -75,12 +78,16 @@ class CoarseningOptions:
         Visit order of the matching (:data:`msann.coarsening.matching.VISIT_ORDERS`).
     graph_method : str
         The 1D map of the ``"graph"`` coarsener (:data:`msann.coarsening.graph.METHODS`).
+    explicit : tuple of matrices
+        The maps ``P`` (``n x n_c``) of the ``"explicit"`` coarsener, one for each
+        width ``n`` of a hidden layer (e.g. eigenvectors of a quadratic's matrix).
     """
 
     threshold: float = 0.0
     scaled: bool = False
     order: str = "heaviest"
     graph_method: str = "recipe"
+    explicit: tuple = ()
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
@@ -118,6 +125,16 @@ def _graph_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Generator
     return transfer_from_prolongation(P, dtype=weight.dtype, device=weight.device)
 
 
+def _explicit_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Generator) -> UnitTransfer:
+    weight = slot.module.weight.detach()
+    width = weight.shape[0]
+    maps = [P for P in options.explicit if P.shape[0] == width]
+    if not maps:
+        raise ValueError(f"the explicit coarsener has no map for layer {slot.index} ('{slot.name}') of {width} units; "
+                         f"its maps have shapes {[tuple(P.shape) for P in options.explicit]}")
+    return transfer_from_prolongation(maps[0], dtype=weight.dtype, device=weight.device)
+
+
 def _assemble(slots: list[Slot], units: Sequence[UnitTransfer]) -> Transfer:
     layers, shapes = [], {}
     for position, slot in enumerate(slots):
@@ -147,6 +164,7 @@ def _per_hidden_layer(unit: Callable[[Slot, CoarseningOptions, np.random.Generat
 COARSENERS: dict[str, Callable[..., Transfer]] = {
     "matching": _per_hidden_layer(_matched_unit),
     "graph": _per_hidden_layer(_graph_unit),
+    "explicit": _per_hidden_layer(_explicit_unit),
 }
 
 
@@ -214,9 +232,11 @@ def build_coarse_model(model: nn.Sequential, transfer: Transfer) -> nn.Sequentia
             modules[name] = copy.deepcopy(module)
     coarse = nn.Sequential(modules)
     restricted = transfer.restrict({key: value.detach() for key, value in model.named_parameters()})
+    frozen = {key for key, parameter in model.named_parameters() if not parameter.requires_grad}
     with torch.no_grad():
         for key, parameter in coarse.named_parameters():
             parameter.copy_(restricted[key])
+            parameter.requires_grad_(key not in frozen)  # a frozen layer stays frozen on coarser levels
     return coarse.train(model.training)
 
 

@@ -55,12 +55,15 @@ def correct_level(fine: Level, coarse: Level, *, alpha: float, alpha_momentum: f
 
 
 def mean_gradient(model: torch.nn.Module, objective: Callable, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """``mean_i grad objective(B_i)`` with respect to ``model``'s parameters, by name."""
+    """``mean_i grad objective(B_i)`` with respect to ``model``'s parameters, by name (zero for frozen ones)."""
     names, parameters = zip(*model.named_parameters())
+    trainable = [p for p in parameters if p.requires_grad]
     sums = [torch.zeros_like(p) for p in parameters]
     for inputs, targets in batches:
-        for total, gradient in zip(sums, torch.autograd.grad(objective(inputs, targets), parameters)):
-            total.add_(gradient)
+        gradients = iter(torch.autograd.grad(objective(inputs, targets), trainable))
+        for total, parameter in zip(sums, parameters):
+            if parameter.requires_grad:
+                total.add_(next(gradients))
     return {name: total / len(batches) for name, total in zip(names, sums)}
 
 

@@ -36,7 +36,7 @@ the hierarchy is built.  Errors are the task's (:mod:`msann.core.metrics`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -93,6 +93,8 @@ class FAS(MultilevelMethod):
         for a CNN fed flat minibatches); default: the minibatch rows as given.
     seed : int
         Seed of the matching's random visit order.
+    loss : callable
+        ``loss(outputs, targets)`` of every level (default: the mean squared error).
 
     Examples
     --------
@@ -107,7 +109,8 @@ class FAS(MultilevelMethod):
     def __init__(self, model: nn.Sequential, *, levels: int, coarsening: CoarseningOptions = CoarseningOptions(),
                  transfer: str = "matching", rematch_every: int = 50, tau_batches: int = 4, gamma_tau: float = 1.0,
                  alpha_p: float = 1.0, alpha_m: float = 1.0, eta: float = 1.0, lr: float = 0.01, momentum: float = 0.9,
-                 cost_model: str = "quarter", input_shape: Sequence[int] | None = None, seed: int = 0) -> None:
+                 cost_model: str = "quarter", input_shape: Sequence[int] | None = None, seed: int = 0,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.nn.functional.mse_loss) -> None:
         if not isinstance(model, nn.Module) or not any(True for _ in model.parameters()):
             raise TypeError(f"model must be a torch.nn.Module with parameters; got {type(model).__name__}")
         depth = check_positive_int("levels", levels, minimum=0)
@@ -116,7 +119,7 @@ class FAS(MultilevelMethod):
         self.gamma_tau, self.alpha_m = (check_rule(name, value, at_least(0.0)) for name, value in (("gamma_tau", gamma_tau), ("alpha_m", alpha_m)))
         self.alpha_p, self.eta, self.lr = check_positive("alpha_p", alpha_p), check_positive("eta", eta), check_positive("lr", lr)
         self.momentum = check_rule("momentum", momentum, in_interval(0.0, 1.0))
-        self.cost_model = check_choice("cost_model", cost_model, COST_MODELS)
+        self.cost_model, self.loss = check_choice("cost_model", cost_model, COST_MODELS), loss
         self.input_shape = None if input_shape is None else tuple(check_positive_int("input_shape", s) for s in input_shape)
         self._rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
         models, transfers = [model], []
@@ -163,7 +166,7 @@ class FAS(MultilevelMethod):
 
     def _objective(self, level: int, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(g^_level, g_level)`` on a minibatch: the tau-corrected objective and the mean squared error."""
-        data = torch.nn.functional.mse_loss(self._forward(level, inputs), targets)
+        data = self.loss(self._forward(level, inputs), targets)
         tau = self.hierarchy[level].state["tau"]
         if tau is None or self.gamma_tau == 0.0:
             return data, data
@@ -191,7 +194,7 @@ class FAS(MultilevelMethod):
             raise ValueError("a tau batch needs at least one minibatch")
         fine, coarse = self.hierarchy[level - 1], self.hierarchy[level]
         tau = first_order_term(fine, coarse, batches, fine_objective=self._fine_objective(level - 1), fine_gradient=fine_gradient,
-                               coarse_loss=lambda x, y: torch.nn.functional.mse_loss(self._forward(level, x), y))
+                               coarse_loss=lambda x, y: self.loss(self._forward(level, x), y))
         coarse.state.update(tau=tau, tau_batch=batches, next_batch=0)
 
     def _fine_objective(self, level: int):

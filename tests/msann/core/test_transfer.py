@@ -39,9 +39,14 @@ NETWORKS = {"linear": lambda: fc_net([5, 8, 6, 3]), "conv2d": _conv_net}
 KINDS = [(name, scaled) for name in sorted(COARSENERS) for scaled in (False, True)]
 
 
+#: Maps of the "explicit" coarsener for every hidden width of the networks: random orthonormal n x n/2.
+EXPLICIT = tuple(torch.linalg.qr(torch.randn(n, n // 2, generator=torch.Generator().manual_seed(n), dtype=F64))[0]
+                 for n in (4, 6, 8))
+
+
 def _transfer(kind, network) -> Transfer:
     name, scaled = kind
-    return coarsen(name, NETWORKS[network](), options=CoarseningOptions(threshold=-1.0, scaled=scaled),
+    return coarsen(name, NETWORKS[network](), options=CoarseningOptions(threshold=-1.0, scaled=scaled, explicit=EXPLICIT),
                    rng=np.random.default_rng(0))
 
 
@@ -102,6 +107,25 @@ def test_an_unknown_direction_or_role_lists_the_valid_ones():
         layer.apply("sideways", "weight", torch.zeros(8, 5))
     with pytest.raises(ValueError, match=r"valid roles are: bias, weight"):
         layer.apply("prolong", "gain", torch.zeros(4, 5))
+
+
+def test_the_explicit_coarsener_names_a_width_it_has_no_map_for():
+    with pytest.raises(ValueError, match=r"no map for layer 0 \('0'\) of 5 units; its maps have shapes \[\(4, 2\), \(6, 3\), \(8, 4\)\]"):
+        coarsen("explicit", fc_net([3, 5, 2]), options=CoarseningOptions(explicit=EXPLICIT), rng=np.random.default_rng(0))
+
+
+def test_frozen_layers_stay_frozen_on_the_coarse_level_and_have_zero_gradient():
+    from msann.coarsening.network import build_coarse_model
+    from msann.core.coarse import mean_gradient
+
+    model = fc_net([5, 8, 6, 3])
+    model[2].weight.requires_grad_(False)
+    transfer = _transfer(("explicit", False), "linear")
+    coarse = build_coarse_model(model, transfer)
+    assert [p.requires_grad for p in coarse.parameters()] == [p.requires_grad for p in model.parameters()]
+    batch = (torch.randn(4, 5, dtype=F64), torch.randn(4, 3, dtype=F64))
+    gradient = mean_gradient(coarse, lambda x, y: torch.nn.functional.mse_loss(coarse(x), y), [batch])
+    assert not gradient["2.weight"].any() and gradient["0.weight"].any()
 
 
 def test_a_layer_kind_without_a_rule_is_refused_by_name():

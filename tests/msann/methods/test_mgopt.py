@@ -198,3 +198,18 @@ def test_recipe_errors_name_the_key_the_rule_and_the_value(table, value, message
               "train": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9}, table: value}
     with pytest.raises(ConfigError, match=message):
         parse_config(recipe)
+
+
+def test_eigenvector_transfers_give_a_symmetric_idempotent_P_R_and_R_P_the_identity():
+    from msann.coarsening.network import coarsen
+
+    generator = torch.Generator().manual_seed(5)
+    Q = torch.linalg.qr(torch.randn(10, 10, generator=generator, dtype=F64))[0]
+    A = Q @ torch.diag(torch.linspace(0.1, 5.0, 10, dtype=F64)) @ Q.T
+    P = torch.linalg.eigh(A).eigenvectors[:, 6:]  # the 4 largest
+    model = torch.nn.Sequential(torch.nn.Linear(1, 10, bias=False, dtype=F64), torch.nn.Linear(10, 10, bias=False, dtype=F64))
+    unit = coarsen("explicit", model, options=CoarseningOptions(explicit=(P,)), rng=None).units[0]
+    projector = unit.P @ unit.pi
+    torch.testing.assert_close(projector, projector.T, rtol=0, atol=1e-13)
+    torch.testing.assert_close(projector @ projector, projector, rtol=0, atol=1e-13)
+    torch.testing.assert_close(unit.pi @ unit.P, torch.eye(4, dtype=F64), rtol=0, atol=1e-13)
