@@ -12,28 +12,23 @@ transfers, smoothing, cycles, cost and checkpoints to :mod:`msann.core`:
     tau term (:func:`msann.core.coarse.first_order_term`), the correction
     ``x += alpha P_p (x_c - R_p x)`` with momentum.
 
-How MG/Opt (seed 004 ch. 2-3; SPEC §5) fits, on the same hooks:
+``mgopt`` (:mod:`~msann.methods.mgopt`, recipes: :mod:`~msann.methods.mgopt_recipe`)
+    Nash / Kreis: FAS's hierarchy with three additions, each on a hook of
+    the base class (this was the sketch the machinery was built for):
 
-- *coarse model*: FAS's coarse networks and transfers, restricted by
-  :func:`msann.core.coarse.restrict_level`; the objective of a coarse level is
-  ``h(xb) = f_H(xb) - <tau, xb> + (lambda / 2) ||xb - xb_k||^2`` with the same
-  ``tau`` (``coherence = "first-order"``; ``"none"`` drops the tau term), so
-  with ``lambda = 0`` it is FAS's objective at ``gamma_tau = 1``.  The
-  smoothing step is :func:`msann.core.smoothing.smoothing_step` with that
-  objective; nothing else changes.
-- *gate*: ``down(level, stream)`` draws its minibatches, computes
-  ``||R_g grad f||^2`` and ``||grad f||^2`` and returns
-  ``Descent(cost=..., skip=True)`` unless ``||R_g grad f||^2 > kappa ||grad f||^2``
-  and the previous step was not a correction: the driver then runs none of
-  the coarse visit's events and charges only the gate's gradients.
-- *line search*: ``up(level, stream)`` forms ``e = P_p (xb* - xb_k)`` with
-  :meth:`msann.core.transfer.Transfer.prolong`, evaluates the fine loss on
-  the minibatches kept from ``down`` at ``x + alpha e`` for a backtracking
-  sequence of ``alpha`` and accepts the first decrease (Armijo); a rejected
-  correction restores the parameters and the smoother's state; it returns
-  the cost of the evaluations.
-- *state*: the gate's last decision and the line search's counts live in
-  the level's ``state`` and so reach the checkpoint with the method's state.
+    - *coarse model*: ``h(xb) = f_H(xb) - <tau, xb> + (lambda / 2) ||xb - xb_k||^2``
+      with FAS's ``tau`` (``coherence = "first-order"``; ``"none"`` drops it),
+      so with ``lambda = 0`` it is FAS's objective at ``gamma_tau = 1``; the
+      smoothing step is :func:`msann.core.smoothing.smoothing_step` with it;
+    - *gate*: at ``down(level, stream)`` the sample's fine gradient decides;
+      a closed gate returns ``Descent(cost=..., skip=True)`` and the driver
+      runs none of the coarse visit's events and charges only the gradient;
+    - *line search*: ``up(level, stream)`` forms ``e = P_p (xb* - xb_k)`` with
+      :meth:`msann.core.transfer.Transfer.prolong`, backtracks on the fine
+      objective over the sample kept from ``down`` and returns the cost of
+      its evaluations; a rejected correction restores parameters and smoother;
+    - *state*: the gate's last decision and the sample live in the level's
+      ``state``, so they reach the checkpoint with the method's state.
 
 Registration: each method module registers a
 :class:`~msann.methods.registry.MethodSpec` (builder, recipe tables, checks)
