@@ -110,7 +110,6 @@ class _Training:
         self.stream.load_state_dict(saved["stream"])
         self.grid.load_state_dict(saved["grid"])
         self.state = saved["loop"]
-        self.state.setdefault("skipped", 0)
         self.offset = self.state["seconds"]
         logger.info("resumed %s from %s at cost %.6g (%d steps)", self.label, self.path, self.state["cost"], self.state["steps"])
 
