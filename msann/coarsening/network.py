@@ -4,8 +4,9 @@ A coarse network has the same layers as the fine one with fewer hidden units
 (``nn.Linear`` output features, ``nn.Conv2d`` output channels); the
 network's input and output sizes are never coarsened.  A *coarsener* maps a
 fine network to the :class:`~msann.core.transfer.Transfer` towards its coarse
-version; :data:`COARSENERS` holds them, all with one signature
-``coarsener(model, *, options, rng) -> Transfer``:
+version; :data:`COARSENERS` holds them (:class:`Coarsener`: the transfer
+``transfer(model, *, options, rng) -> Transfer``, the coarse network it
+defines, and the transfer rebuilt from a checkpoint):
 
 ``"matching"``
     Heavy-edge matching of every hidden layer (seed 000 Algorithm 1), with
@@ -17,6 +18,9 @@ version; :data:`COARSENERS` holds them, all with one signature
 ``"explicit"``
     Given matrices (``CoarseningOptions.explicit``), e.g. eigenvectors of a
     quadratic's matrix (seed 004 App. B.2).
+``"depth"``
+    Half the residual blocks of a :class:`~msann.models.resnet.ResNet` at
+    twice the step (:mod:`msann.coarsening.depth`).
 
 Exactness.  With the 0/1 operators the fine network with parameters
 ``P x_c`` computes exactly what the coarse network with ``x_c`` computes, for
@@ -42,12 +46,14 @@ from graphprolong.checks import check_choice
 
 from ..core.layers import Slot, scan
 from ..core.transfer import LayerTransfer, Transfer, UnitTransfer, transfer_from_prolongation
+from .depth import INTERPOLATIONS, depth_coarse_model, depth_from_state, depth_transfer
 from .graph import METHODS as GRAPH_METHODS
 from .graph import one_dimensional_map
 from .matching import VISIT_ORDERS, Matching, check_threshold, heavy_edge_matching, piecewise_constant_transfer, scaled_transfer
 
 __all__ = [
     "COARSENERS",
+    "Coarsener",
     "CoarseningOptions",
     "CoarseningWarning",
     "build_coarse_model",
@@ -81,6 +87,8 @@ class CoarseningOptions:
     explicit : tuple of matrices
         The maps ``P`` (``n x n_c``) of the ``"explicit"`` coarsener, one for each
         width ``n`` of a hidden layer (e.g. eigenvectors of a quadratic's matrix).
+    interpolation : str
+        The block prolongation of the ``"depth"`` coarsener (:data:`msann.coarsening.depth.INTERPOLATIONS`).
     """
 
     threshold: float = 0.0
@@ -88,6 +96,7 @@ class CoarseningOptions:
     order: str = "heaviest"
     graph_method: str = "recipe"
     explicit: tuple = ()
+    interpolation: str = "constant"
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
@@ -95,6 +104,7 @@ class CoarseningOptions:
             raise TypeError(f"scaled must be a bool; got {type(self.scaled).__name__} {self.scaled!r}")
         check_choice("order", self.order, VISIT_ORDERS)
         check_choice("graph_method", self.graph_method, GRAPH_METHODS)
+        check_choice("interpolation", self.interpolation, INTERPOLATIONS)
 
 
 def _matched_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Generator) -> UnitTransfer:
@@ -158,19 +168,6 @@ def _per_hidden_layer(unit: Callable[[Slot, CoarseningOptions, np.random.Generat
 
     coarsener.__doc__ = f"The transfer of every hidden layer of ``model`` by ``{unit.__name__}``."
     return coarsener
-
-
-#: Coarseners by name: ``coarsener(model, *, options, rng) -> Transfer`` (module docstring).
-COARSENERS: dict[str, Callable[..., Transfer]] = {
-    "matching": _per_hidden_layer(_matched_unit),
-    "graph": _per_hidden_layer(_graph_unit),
-    "explicit": _per_hidden_layer(_explicit_unit),
-}
-
-
-def coarsen(name: str, model: nn.Sequential, *, options: CoarseningOptions, rng: np.random.Generator) -> Transfer:
-    """The transfer of ``model`` by the coarsener ``name`` (a key of :data:`COARSENERS`)."""
-    return COARSENERS[check_choice("coarsener", name, COARSENERS)](model, options=options, rng=rng)
 
 
 def plan_coarsening(model: nn.Sequential, *, threshold: float, scaled: bool = False, order: str = "heaviest",
@@ -276,3 +273,36 @@ def transfer_from_state(model: nn.Sequential, units: Sequence[tuple], *, device:
                      None if scale is None else scale.to(device))
         for P, pi, mate, scale in units
     ])
+
+
+@dataclass(frozen=True)
+class Coarsener:
+    """A way to coarsen a network: its transfer, the coarse network it defines, and the transfer rebuilt from a checkpoint.
+
+    Attributes
+    ----------
+    transfer : callable
+        ``transfer(model, *, options, rng) -> Transfer``.
+    coarse_model : callable
+        ``coarse_model(model, transfer) -> nn.Module`` with parameters ``R_p`` of ``model``'s.
+    from_state : callable
+        ``from_state(model, units, *, device) -> Transfer`` from :func:`transfer_state`.
+    """
+
+    transfer: Callable[..., Transfer]
+    coarse_model: Callable[[nn.Module, Transfer], nn.Module] = build_coarse_model
+    from_state: Callable[..., Transfer] = transfer_from_state
+
+
+#: Coarseners by name (module docstring).
+COARSENERS: dict[str, Coarsener] = {
+    "matching": Coarsener(_per_hidden_layer(_matched_unit)),
+    "graph": Coarsener(_per_hidden_layer(_graph_unit)),
+    "explicit": Coarsener(_per_hidden_layer(_explicit_unit)),
+    "depth": Coarsener(depth_transfer, depth_coarse_model, depth_from_state),
+}
+
+
+def coarsen(name: str, model: nn.Module, *, options: CoarseningOptions, rng: np.random.Generator) -> Transfer:
+    """The transfer of ``model`` by the coarsener ``name`` (a key of :data:`COARSENERS`)."""
+    return COARSENERS[check_choice("coarsener", name, COARSENERS)].transfer(model, options=options, rng=rng)

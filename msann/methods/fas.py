@@ -44,7 +44,7 @@ from torch import nn
 
 from graphprolong.checks import check_choice, check_positive, check_positive_int
 
-from ..coarsening.network import COARSENERS, CoarseningOptions, build_coarse_model, coarsen, transfer_from_state, transfer_state
+from ..coarsening.network import COARSENERS, CoarseningOptions, coarsen, transfer_state
 from ..core.checkpoint import to_device
 from ..core.cost import COST_MODELS
 from ..core.level import Hierarchy, Level
@@ -73,7 +73,7 @@ class FAS(MultilevelMethod):
     coarsening : CoarseningOptions
         Threshold, scaled operators, visit order and 1D graph map of the coarsener.
     transfer : str
-        The coarsener, a key of :data:`msann.coarsening.network.COARSENERS` (``"matching"`` or ``"graph"``).
+        The coarsener, a key of :data:`msann.coarsening.network.COARSENERS` (``"matching"``, ``"graph"``, ``"explicit"``, ``"depth"``).
     rematch_every : int
         Re-coarsen every this many cycles (cycle 0 uses the transfers built here).
     tau_batches : int
@@ -125,7 +125,7 @@ class FAS(MultilevelMethod):
         models, transfers = [model], []
         for level in range(depth):
             transfers.append(self._coarsen(level, models[level]))
-            models.append(build_coarse_model(models[level], transfers[level]))
+            models.append(COARSENERS[transfer].coarse_model(models[level], transfers[level]))
         costs = COST_MODELS[cost_model](models, self.input_shape)
         self.hierarchy = Hierarchy([
             Level(level, network, list(network.parameters()), self._smoother(level, network), costs[level],
@@ -233,7 +233,7 @@ class FAS(MultilevelMethod):
         fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
         if self._rematching:
             transfer = self._coarsen(level, fine.model)
-            self._install(level, transfer, build_coarse_model(fine.model, transfer))
+            self._install(level, transfer, COARSENERS[self.transfer].coarse_model(fine.model, transfer))
         batches = [next(stream) for _ in range(self.tau_batches)]
         fine_gradient = mean_gradient(fine.model, self._fine_objective(level), batches)
         work = self.tau_batches * self._batch_size
@@ -278,8 +278,8 @@ class FAS(MultilevelMethod):
         self.hierarchy[0].model.load_state_dict(state["models"][0])
         for level, units in enumerate(state["units"]):
             fine = self.hierarchy[level].model
-            transfer = transfer_from_state(fine, units, device=device)
-            coarse = build_coarse_model(fine, transfer)
+            transfer = COARSENERS[self.transfer].from_state(fine, units, device=device)
+            coarse = COARSENERS[self.transfer].coarse_model(fine, transfer)
             coarse.load_state_dict(state["models"][level + 1])
             self._install(level, transfer, coarse)
         self.hierarchy.load_state_dict(state["hierarchy"])

@@ -23,14 +23,15 @@ from ..coarsening.matching import VISIT_ORDERS
 from ..coarsening.network import COARSENERS, CoarseningOptions
 from ..core.cost import COST_MODELS
 from ..models.poisson_nets import conv_side, poisson_cnn, poisson_fc
+from ..models.resnet import ResNet
 from ..options import at_least, in_interval, one_of, option, positive
 from .fas import FAS
 from .registry import MethodSpec, register_method
 
-__all__ = ["ARCHITECTURES", "FasTable", "build_fas_method", "build_network", "check_fas_data", "check_fas_run"]
+__all__ = ["ARCHITECTURES", "FasTable", "build_fas_method", "build_network", "check_fas_data", "check_fas_run", "coarsening_options"]
 
 #: Network families of ``[fas] architecture``.
-ARCHITECTURES = ("fc", "cnn")
+ARCHITECTURES = ("fc", "cnn", "resnet")
 
 _INTEGER = at_least(1, integer=True)
 
@@ -39,7 +40,7 @@ _INTEGER = at_least(1, integer=True)
 class FasTable:
     """The ``[fas]`` recipe table."""
 
-    architecture: str = option("fc", one_of(ARCHITECTURES), "network: 'fc' (hidden_layers x hidden, ReLU) or 'cnn' (conv_layers convolutions, then the FC part)")
+    architecture: str = option("fc", one_of(ARCHITECTURES), "network: 'fc' (hidden_layers x hidden, ReLU), 'cnn' (conv_layers convolutions, then the FC part) or 'resnet' (hidden_layers residual blocks of hidden units, step 1 / hidden_layers, tanh)")
     hidden: int = option(400, _INTEGER, "units of each hidden fully connected layer")
     hidden_layers: int = option(2, _INTEGER, "hidden fully connected layers")
     channels: int = option(200, _INTEGER, "channels of each convolution (cnn)")
@@ -74,6 +75,12 @@ def check_fas_run(run, *, method: str = "fas") -> None:
                 f"layer, and level {levels - 1} must keep 2 units to be coarsened, so it needs more than "
                 f"2^(levels - 1) = {2 ** (levels - 1)} units"
             )
+    if (fas.transfer == "depth") != (fas.architecture == "resnet"):
+        raise ValueError(f"[fas] transfer = 'depth' goes with architecture = 'resnet' and only with it; got transfer = "
+                         f"{fas.transfer!r}, architecture = {fas.architecture!r}")
+    if levels and fas.transfer == "depth" and fas.hidden_layers % 2**levels:
+        raise ValueError(f"[fas] hidden_layers = {fas.hidden_layers} residual blocks must be divisible by 2^levels = {2**levels} "
+                         f"with [fas] transfer = 'depth' ([hierarchy] levels = {levels}): every level halves the blocks")
     if levels and fas.transfer == "graph" and fas.hidden % 2**levels:
         raise ValueError(
             f"[fas] hidden = {fas.hidden} must be divisible by 2^levels = {2**levels} with [fas] transfer = 'graph' "
@@ -105,16 +112,24 @@ def build_network(run, dataset) -> nn.Sequential:
     out_features = math.prod(dataset.target_shape) if dataset.target_shape is not None else dataset.dimension
     if fas.architecture == "fc":
         return poisson_fc(dataset.dimension, out_features, hidden=fas.hidden, layers=fas.hidden_layers, seed=seed)
+    if fas.architecture == "resnet":
+        return ResNet(dataset.dimension, out_features, width=fas.hidden, blocks=fas.hidden_layers, step=1.0 / fas.hidden_layers, seed=seed)
     channels, height, width = dataset.unit_shape
     return poisson_cnn(channels, (height, width), out_features=out_features, channels=fas.channels,
                        conv_layers=fas.conv_layers, kernel=fas.kernel, stride=fas.stride, hidden=fas.hidden,
                        hidden_layers=fas.hidden_layers, seed=seed)
 
 
+def coarsening_options(run) -> CoarseningOptions:
+    """The coarseners' options of a run (``[fas]`` and ``[hierarchy] p_method``)."""
+    fas = run.extra["fas"]
+    return CoarseningOptions(threshold=fas.threshold, scaled=fas.scaled, order=fas.order, graph_method=run.hierarchy.p_method)
+
+
 def build_fas_method(run, dataset, device: torch.device | str) -> FAS:
     """The FAS method of a recipe run."""
     fas = run.extra["fas"]
-    coarsening = CoarseningOptions(threshold=fas.threshold, scaled=fas.scaled, order=fas.order, graph_method=run.hierarchy.p_method)
+    coarsening = coarsening_options(run)
     return FAS(
         build_network(run, dataset).to(device), levels=run.hierarchy.levels, coarsening=coarsening, transfer=fas.transfer,
         rematch_every=fas.rematch_every, tau_batches=fas.tau_batches, gamma_tau=fas.gamma_tau, alpha_p=fas.alpha_p,

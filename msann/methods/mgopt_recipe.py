@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..coarsening.network import CoarseningOptions
 from ..options import at_least, one_of, option, positive
-from .fas_recipe import FasTable, build_network, check_fas_data, check_fas_run
+from .fas_recipe import FasTable, build_network, check_fas_data, check_fas_run, coarsening_options
 from .mgopt import COHERENCES, OPEN_UNIT, MGOpt
 from .registry import MethodSpec, register_method
 
@@ -49,11 +48,10 @@ def _check_run(run) -> None:
 def build_mgopt_method(run, dataset, device: torch.device | str) -> MGOpt:
     """The MG/Opt method of a recipe run."""
     fas, mgopt = run.extra["fas"], run.extra["mgopt"]
-    coarsening = CoarseningOptions(threshold=fas.threshold, scaled=fas.scaled, order=fas.order, graph_method=run.hierarchy.p_method)
     return MGOpt(
         build_network(run, dataset).to(device), levels=run.hierarchy.levels, coherence=mgopt.coherence, lam=mgopt.lam,
         alpha=mgopt.alpha, line_search=mgopt.line_search, kappa=mgopt.kappa, kappa_min=mgopt.kappa_min,
-        armijo=mgopt.armijo, backtracks=mgopt.backtracks, coarsening=coarsening, transfer=fas.transfer,
+        armijo=mgopt.armijo, backtracks=mgopt.backtracks, coarsening=coarsening_options(run), transfer=fas.transfer,
         rematch_every=fas.rematch_every, tau_batches=fas.tau_batches, alpha_m=fas.alpha_m, eta=fas.eta, lr=run.train.lr,
         momentum=run.train.momentum, cost_model=fas.cost_model,
         input_shape=dataset.unit_shape if fas.architecture == "cnn" else None, seed=run.train.seed,

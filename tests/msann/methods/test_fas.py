@@ -325,7 +325,7 @@ def test_a_layer_too_narrow_for_the_depth_is_an_error_naming_the_level():
 
 @pytest.mark.parametrize("option, value, message", [
     ("threshold", 1.5, "threshold must lie in"), ("tau_batches", 0, "tau_batches must be"),
-    ("eta", 0.0, "eta must be > 0"), ("transfer", "spectral", "valid transfers are: explicit, graph, matching"),
+    ("eta", 0.0, "eta must be > 0"), ("transfer", "spectral", "valid transfers are: depth, explicit, graph, matching"),
 ])
 def test_method_options_are_validated(option, value, message):
     with pytest.raises(ValueError, match=message):
@@ -345,7 +345,7 @@ _RECIPE = {
     ("tau_batches", 0, r"\[fas\] tau_batches must be an integer >= 1; got 0"),
     ("eta", 0.0, r"\[fas\] eta must be a positive finite number; got 0.0"),
     ("eta", -1.5, r"\[fas\] eta must be a positive finite number; got -1.5"),
-    ("architecture", "rnn", r"\[fas\] architecture must be one of 'cnn', 'fc'; got 'rnn'"),
+    ("architecture", "rnn", r"\[fas\] architecture must be one of 'cnn', 'fc', 'resnet'; got 'rnn'"),
 ])
 def test_recipe_errors_name_the_fas_key(key, value, message):
     with pytest.raises(ConfigError, match=message):
