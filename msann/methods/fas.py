@@ -44,10 +44,9 @@ from torch import nn
 
 from graphprolong.checks import check_choice, check_positive, check_positive_int
 
-from ..coarsening.network import COARSENERS, CoarseningOptions, coarsen, transfer_state
-from ..core.checkpoint import to_device
+from ..coarsening.hierarchy import build_network_hierarchy, load_network_hierarchy, network_hierarchy_state
+from ..coarsening.network import COARSENERS, CoarseningOptions, coarsen
 from ..core.cost import COST_MODELS
-from ..core.level import Hierarchy, Level
 from ..core.method import Descent, MultilevelMethod
 from ..core.metrics import best_errors
 from ..core.coarse import correct_level, first_order_term, mean_gradient, restrict_level
@@ -122,17 +121,9 @@ class FAS(MultilevelMethod):
         self.cost_model, self.loss = check_choice("cost_model", cost_model, COST_MODELS), loss
         self.input_shape = None if input_shape is None else tuple(check_positive_int("input_shape", s) for s in input_shape)
         self._rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
-        models, transfers = [model], []
-        for level in range(depth):
-            transfers.append(self._coarsen(level, models[level]))
-            models.append(COARSENERS[transfer].coarse_model(models[level], transfers[level]))
-        costs = COST_MODELS[cost_model](models, self.input_shape)
-        self.hierarchy = Hierarchy([
-            Level(level, network, list(network.parameters()), self._smoother(level, network), costs[level],
-                  sum(p.numel() for p in network.parameters()), transfers[level] if level < depth else None,
-                  state=_fresh_state())
-            for level, network in enumerate(models)
-        ])
+        self.hierarchy = build_network_hierarchy(model, depth=depth, coarsen=self._coarsen, coarsener=COARSENERS[transfer],
+                                                 smoother=self._smoother, cost_model=cost_model,
+                                                 input_shape=self.input_shape, state=_fresh_state)
         self._cycle, self._rematching, self._batch_size = 0, False, None
 
     @property
@@ -263,29 +254,12 @@ class FAS(MultilevelMethod):
 
     # -- checkpoints -----------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Everything to resume exactly: networks, operators, smoothers, per-level state, cycle count, RNG."""
-        levels = self.hierarchy.levels
-        return {"models": [level.model.state_dict() for level in levels],
-                "units": [transfer_state(level.transfer) for level in levels[:-1]],
-                "hierarchy": self.hierarchy.state_dict(), "levels": [dict(level.state) for level in levels],
-                "cycle": self._cycle, "rematching": self._rematching, "batch_size": self._batch_size,
-                "rng": self._rng.bit_generator.state}
+        """Everything to resume exactly: the hierarchy (networks, operators, smoothers, per-level state), cycle count, RNG."""
+        return {**network_hierarchy_state(self.hierarchy), "cycle": self._cycle, "rematching": self._rematching,
+                "batch_size": self._batch_size, "rng": self._rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
-        if len(state["models"]) != self.depth + 1:
-            raise ValueError(f"the state has {len(state['models'])} level(s); this FAS has {self.depth + 1}")
-        device = self.device
-        self.hierarchy[0].model.load_state_dict(state["models"][0])
-        for level, units in enumerate(state["units"]):
-            fine = self.hierarchy[level].model
-            transfer = COARSENERS[self.transfer].from_state(fine, units, device=device)
-            coarse = COARSENERS[self.transfer].coarse_model(fine, transfer)
-            coarse.load_state_dict(state["models"][level + 1])
-            self._install(level, transfer, coarse)
-        self.hierarchy.load_state_dict(state["hierarchy"])
-        for level, saved in zip(self.hierarchy.levels, state["levels"]):
-            level.state = to_device(dict(saved), device)
-            level.state["tau_batch"] = list(level.state["tau_batch"])
+        load_network_hierarchy(self.hierarchy, state, coarsener=COARSENERS[self.transfer], install=self._install, device=self.device)
         self._cycle, self._rematching = int(state["cycle"]), bool(state["rematching"])
         self._batch_size = state["batch_size"]
         self._rng.bit_generator.state = state["rng"]
