@@ -1,7 +1,7 @@
 """msann: multilevel training of neural networks with graph-designed transfer operators.
 
-MsANN hierarchies (Scott & Mjolsness) and FAS multilevel-in-width (Ponce et
-al.) -- and MG/Opt (Kreis) next -- share one machinery (:mod:`msann.core`:
+MsANN hierarchies (Scott & Mjolsness), FAS multilevel-in-width (Ponce et
+al.) and MG/Opt (Nash; Kreis) share one machinery (:mod:`msann.core`:
 levels, one transfer operator, one smoothing step, the gamma-cycle driver);
 the methods are in :mod:`msann.methods`, the coarsenings in
 :mod:`msann.coarsening`, and the graph-designed prolongations between layer
