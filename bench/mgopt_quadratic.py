@@ -14,7 +14,8 @@ It runs msann's own MG/Opt (:class:`msann.methods.mgopt.MGOpt`) on an
 "explicit matrices" hierarchy: the parameters ``theta`` are the weight of a
 ``Linear(1, 50)`` followed by a frozen identity ``Linear(50, 50)``, so the
 coarse network (``Linear(1, 25)``, then the frozen ``P``) outputs ``P xb``.
-Schedule (App. B.2): 50 SGD steps, one gated coarse correction of 50 coarse
+Schedule (App. B.2): from ``theta_0 ~ N(0, I)`` (``--start zero`` for 0; the
+appendix does not say), 50 SGD steps, one gated coarse correction of 50 coarse
 SGD steps at the same learning rate (gate ``||R_g g|| >= 0.5 ||g||`` and
 ``||R_g g|| >= 0.001``, i.e. ``kappa = 0.25`` on the squares), step 1.0, then
 150 SGD steps; against 250 plain SGD steps.  Learning rates 0.01 and 0.001.
@@ -87,13 +88,13 @@ def samples(rng: np.random.Generator):
         yield ones, torch.tensor([[u @ u, rng.uniform(-SIGMA, SIGMA)]], dtype=torch.float64)
 
 
-def run(A: np.ndarray, b: np.ndarray, P: np.ndarray | None, lr: float, *, seed: int) -> dict:
+def run(A: np.ndarray, b: np.ndarray, P: np.ndarray | None, lr: float, *, seed: int, start: np.ndarray) -> dict:
     """Objective (noise-free) after every fine step, and whether the gate opened."""
     A_t, b_t = torch.as_tensor(A), torch.as_tensor(b)
     exact = lambda theta: float(0.5 * theta @ A_t @ theta - b_t @ theta)  # noqa: E731
     levels = 0 if P is None else 1
     options = CoarseningOptions(explicit=() if P is None else (torch.as_tensor(P),))
-    method = MGOpt(network(np.zeros(N)), levels=levels, coarsening=options, transfer="explicit", tau_batches=1, lr=lr,
+    method = MGOpt(network(start), levels=levels, coarsening=options, transfer="explicit", tau_batches=1, lr=lr,
                    momentum=0.0, eta=1.0, kappa=0.25, kappa_min=1e-3, alpha=1.0, loss=loss(A_t, b_t), seed=seed)
     stream, curve = samples(np.random.default_rng(seed)), []
     theta = lambda: method.hierarchy[0].model[0].weight.detach()[:, 0]  # noqa: E731
@@ -119,16 +120,19 @@ def run(A: np.ndarray, b: np.ndarray, P: np.ndarray | None, lr: float, *, seed: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--start", choices=("zero", "random"), default="random",
+                        help="theta_0: zero, or N(0, I) drawn from the seed (App. B.2 does not say)")
     parser.add_argument("--out", type=Path, default=Path("bench_output/mgopt_quadratic"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     A, b = problem(rng)
     kinds = {kind: restriction(kind, A, rng) for kind in ("randomev", "smallest", "largest")}
+    start = np.zeros(N) if args.start == "zero" else rng.standard_normal(N)
     results = {}
     for lr in (0.01, 0.001):
-        results[lr] = {"SGD": run(A, b, None, lr, seed=args.seed)}
-        results[lr].update({kind: run(A, b, P, lr, seed=args.seed) for kind, P in kinds.items()})
+        results[lr] = {"SGD": run(A, b, None, lr, seed=args.seed, start=start)}
+        results[lr].update({kind: run(A, b, P, lr, seed=args.seed, start=start) for kind, P in kinds.items()})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mgopt_quadratic.json").write_text(json.dumps({str(lr): r for lr, r in results.items()}, indent=1))
     import matplotlib
