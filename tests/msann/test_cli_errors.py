@@ -1,0 +1,209 @@
+"""A corpus of bad inputs driven through the real ``msann`` command line, in subprocesses.
+
+Every case runs ``python -m msann.cli`` (this interpreter, this environment)
+in a folder of its own and must: exit with its documented status
+(:data:`msann.cli.EXIT_STATUSES`), print exactly one line on stderr that
+names the rule and the value, print no traceback, and leave every file that
+existed before byte-identical.  Cases refused before any work (status 2)
+must create nothing at all.  The cases run concurrently (each subprocess
+spends most of its time importing torch) from one module fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from msann.cli import EXIT_STATUSES
+from msann.core.checkpoint import CHECKPOINT_NAME
+
+REPO = Path(__file__).resolve().parents[2]
+
+RECIPE = """
+[data]
+name = "one_object"
+length = 32
+n_train = 64
+n_val = 16
+
+[model]
+widths = [32, 8, 32]
+
+[hierarchy]
+levels = 1
+gamma = 1
+k = 1
+
+[train]
+batch_size = 16
+eval_points = 4
+cost_budget = 200.0
+"""
+
+NPZ_RECIPE = RECIPE.replace('name = "one_object"\nlength = 32\nn_train = 64\nn_val = 16', 'name = "npz"\npath = "data.npz"')
+
+
+@dataclass
+class Case:
+    """One bad input: files to write, arguments, and what the one line must say."""
+
+    argv: list[str]
+    status: str
+    says: list[str]
+    files: dict[str, bytes | str] = field(default_factory=dict)
+    never: list[str] = field(default_factory=list)
+    creates_nothing: bool = True
+    rlimit_file_size: int | None = None
+
+
+def _npz_bytes(**arrays) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+_GOOD_NPZ = _npz_bytes(X=np.random.default_rng(0).random((40, 32)))
+_RANDOM = np.random.default_rng(1).integers(0, 256, 400, dtype=np.uint8).tobytes()
+_RUN = ["run", "r.toml", "--device", "cpu", "--out", "out"]
+
+CASES: dict[str, Case] = {
+    "out is a file": Case(["run", "r.toml", "--device", "cpu", "--out", "F"], "input", ["--out", "F must be a folder"],
+                          {"r.toml": RECIPE, "F": "a file"}),
+    "out under a file": Case(["run", "r.toml", "--device", "cpu", "--out", "F/sub"], "input",
+                             ["--out", "F/sub", "is a file, not a folder"], {"r.toml": RECIPE, "F": "a file"}),
+    "sweep out is a file": Case(["sweep", "r.toml", "--levels", "0,1", "--k", "1", "--gamma", "1", "--device", "cpu",
+                                 "--out", "F"], "input", ["--out", "F must be a folder"], {"r.toml": RECIPE, "F": "x"}),
+    "out not writable": Case(["run", "r.toml", "--device", "cpu", "--out", "/proc/msann-out"], "input",
+                             ["--out", "/proc/msann-out", "not writable"], {"r.toml": RECIPE}),
+    "run folders collide": Case(_RUN, "input", ["'L=0'", "'L0'", "runs/L0"], {"r.toml": RECIPE + textwrap.dedent("""
+        [[runs]]
+        label = "L=0"
+        hierarchy = { levels = 0 }
+
+        [[runs]]
+        label = "L0"
+        """)}),
+    "seed -1": Case([*_RUN, "--seed", "-1"], "input", ["--seed", ">= 0", "-1"], {"r.toml": RECIPE}),
+    "truncated npz": Case(_RUN, "input", ["data.npz", "truncated or corrupt"],
+                          {"r.toml": NPZ_RECIPE, "data.npz": _GOOD_NPZ[: len(_GOOD_NPZ) // 2]}, never=["allow_pickle"]),
+    "random bytes as npz": Case(_RUN, "input", ["data.npz", "not an .npz archive"],
+                                {"r.toml": NPZ_RECIPE, "data.npz": _RANDOM}, never=["allow_pickle"]),
+    "npz of Python objects": Case(_RUN, "input", ["data.npz", "array X holds Python objects"],
+                                  {"r.toml": NPZ_RECIPE, "data.npz": b""}, never=["allow_pickle"]),
+    "npz targets out of the sigmoid's range": Case(
+        _RUN, "input", ["targets lie in [0, 255]", "output_activation = 'sigmoid'", "min-max"],
+        {"r.toml": NPZ_RECIPE, "data.npz": _npz_bytes(X=np.random.default_rng(0).integers(0, 256, (40, 32)))}),
+    "npz missing": Case(_RUN, "input", ["data.npz", "not found"], {"r.toml": NPZ_RECIPE}),
+    "random bytes as checkpoint": Case([*_RUN, "--resume"], "input", [CHECKPOINT_NAME, "not an msann checkpoint"],
+                                       {"r.toml": RECIPE, f"out/runs/r/{CHECKPOINT_NAME}": _RANDOM}, never=["weights_only"]),
+    "old-format checkpoint": Case([*_RUN, "--resume"], "input", [CHECKPOINT_NAME, "older msann"],
+                                  {"r.toml": RECIPE, f"out/runs/r/{CHECKPOINT_NAME}": b"MSANN-CHECKPOINT-1\n" + _RANDOM}),
+    "missing recipe": Case(_RUN, "input", ["r.toml", "no such recipe file"]),
+    "recipe is a folder": Case(_RUN, "input", ["r.toml", "is a directory"], {"r.toml/x": "x"}),
+    "recipe not UTF-8": Case(_RUN, "input", ["r.toml", "not UTF-8"], {"r.toml": b"\xff\xfe\x00bad"}),
+    "unknown key": Case([*_RUN, "--set", "train.lrr=1"], "input", ["r.toml", "[train] lrr"], {"r.toml": RECIPE}),
+    "bad levels list": Case(["sweep", "r.toml", "--levels", "0..x", "--device", "cpu", "--out", "out"], "input",
+                            ["--levels", "0..x"], {"r.toml": RECIPE}),
+    "diverges before the first checkpoint": Case(
+        [*_RUN, "--set", "train.lr=1e6", "--set", "train.optimizer=sgd", "--set", "model.activation=identity",
+         "--set", "model.output_activation=identity"],
+        "diverged", ["became", "No checkpoint had been written yet"], {"r.toml": RECIPE},
+        never=["is kept"], creates_nothing=False),
+    "out of memory": Case([*_RUN, "--set", "data.n_train=1000000000000"], "memory", ["out of memory", "TiB"],
+                          {"r.toml": RECIPE}),
+    "disk full (file too large)": Case(_RUN, "filesystem", ["file-system error", "File too large", CHECKPOINT_NAME],
+                                       {"r.toml": RECIPE}, creates_nothing=False, rlimit_file_size=16384),
+}
+if torch.cuda.is_available():
+    del CASES["out of memory"]  # the allocation is on the host either way, but keep the GPU machine's run short
+else:
+    CASES["cuda without cuda"] = Case(["run", "r.toml", "--device", "cuda", "--out", "out"], "input",
+                                      ["--device", "'cuda'", "no CUDA device"], {"r.toml": RECIPE})
+
+
+def _write_files(folder: Path, case: Case) -> None:
+    for name, content in case.files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name == "data.npz" and content == b"":  # an object array, as numpy.savez with allow_pickle writes it
+            np.savez(path, X=np.array([{"a": 1}, None], dtype=object))
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes | None]:
+    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
+            for path in sorted(folder.rglob("*"))}
+
+
+def _limit_file_size(size: int):
+    def limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
+def _run_case(folder: Path, case: Case) -> tuple[subprocess.CompletedProcess, dict, dict]:
+    folder.mkdir()
+    _write_files(folder, case)
+    before = _snapshot(folder)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    limit = _limit_file_size(case.rlimit_file_size) if case.rlimit_file_size else None
+    result = subprocess.run([sys.executable, "-m", "msann.cli", *case.argv, "--threads", "1"], cwd=folder, env=env,
+                            capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    return result, before, _snapshot(folder)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(_run_case, root / f"case{index}", case)
+                   for index, (name, case) in enumerate(CASES.items())}
+        return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_bad_input_is_one_line_with_its_exit_status_and_changes_no_file(outcomes, name):
+    if name == "out not writable" and not Path("/proc").is_dir():
+        pytest.skip("needs /proc (Linux) for a folder that even root cannot write into")
+    case = CASES[name]
+    result, before, after = outcomes[name]
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == EXIT_STATUSES[case.status], result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"msann {case.argv[0]}: ")
+    for text in case.says:
+        assert text in lines[0], lines[0]
+    for text in case.never:
+        assert text not in lines[0], lines[0]
+    assert {path: after.get(path) for path in before} == before, "a file that existed before was changed"
+    if case.creates_nothing:
+        assert after == before, f"created {sorted(set(after) - set(before))}"
+    assert not [path for path in after if path.endswith(".tmp")], "a temporary file was left behind"
+
+
+def test_the_documented_exit_statuses_are_in_the_help_and_the_readme():
+    from msann.cli import build_parser
+
+    help_text = " ".join(build_parser().format_help().split())
+    readme = (REPO / "README.md").read_text()
+    for outcome, status in EXIT_STATUSES.items():
+        assert f"{status} " in help_text, outcome
+        assert f"| {status} |" in readme, f"README.md lacks the row of exit status {status} ({outcome})"
