@@ -168,6 +168,13 @@ def _stop_on_interrupt():
         clear_stop()
 
 
+def _out_of_memory(error: BaseException) -> bool:
+    """MemoryError, torch's OutOfMemoryError (GPU), or torch's CPU allocator failing (a plain RuntimeError)."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+
+
 def _outcome(error: BaseException) -> tuple[str, str]:
     """The outcome (a key of :data:`EXIT_STATUSES`) of an error, and its one-line message."""
     from .core.checkpoint import CheckpointError, DivergenceError
@@ -181,7 +188,7 @@ def _outcome(error: BaseException) -> tuple[str, str]:
         return "diverged", f"diverged: {error}"
     if isinstance(error, (ConfigError, CheckpointError)):
         return "input", f"error: {error}"
-    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (GPU)
+    if _out_of_memory(error):
         detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
         return "memory", (f"out of memory ({type(error).__name__}: {detail}); use a smaller [train] batch_size, "
                           f"smaller [data] sizes or narrower [model] widths")

@@ -122,6 +122,8 @@ CASES: dict[str, Case] = {
         never=["is kept"], creates_nothing=False),
     "out of memory": Case([*_RUN, "--set", "data.n_train=1000000000000"], "memory", ["out of memory", "TiB"],
                           {"r.toml": RECIPE}),
+    "model too large for memory": Case([*_RUN, "--set", "hierarchy.levels=0", "--set", "model.widths=[32, 100000000000, 32]"],
+                                       "memory", ["out of memory", "can't allocate memory"], {"r.toml": RECIPE}),
     "disk full (file too large)": Case(_RUN, "filesystem", ["file-system error", "File too large", CHECKPOINT_NAME],
                                        {"r.toml": RECIPE}, creates_nothing=False, rlimit_file_size=16384),
 }
@@ -207,3 +209,56 @@ def test_the_documented_exit_statuses_are_in_the_help_and_the_readme():
     for outcome, status in EXIT_STATUSES.items():
         assert f"{status} " in help_text, outcome
         assert f"| {status} |" in readme, f"README.md lacks the row of exit status {status} ({outcome})"
+
+
+# --------------------------------------------------------------------------- in process: the paths no file can reach
+
+
+def _main(argv, monkeypatch, error):
+    import contextlib
+    import io
+
+    import msann.cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(msann.cli, "_run_command", fail)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = msann.cli.main(argv)
+    return status, err.getvalue()
+
+
+@pytest.mark.parametrize("error, outcome, says", [
+    (RuntimeError("a bug"), "internal", "internal error (RuntimeError: a bug); rerun with --debug"),
+    (KeyboardInterrupt(), "interrupted", "interrupted (Ctrl-C) outside a training loop"),
+    (OSError(28, "No space left on device"), "filesystem", "file-system error: [Errno 28] No space left on device"),
+])
+def test_errors_outside_the_files_are_one_line_too_and_debug_shows_the_traceback(tmp_path, monkeypatch, error, outcome, says):
+    (tmp_path / "r.toml").write_text(RECIPE)
+    argv = ["run", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out")]
+    status, stderr = _main(argv, monkeypatch, error)
+    assert status == EXIT_STATUSES[outcome] and len(stderr.strip().splitlines()) == 1
+    assert stderr.startswith(f"msann run: {says}"), stderr
+    with pytest.raises(type(error)):
+        _main([*argv, "--debug"], monkeypatch, error)
+
+
+def test_the_npz_example_runs_as_the_readme_says_from_another_folder(tmp_path, monkeypatch):
+    import runpy
+
+    from msann.config import load_config
+    from msann.experiment import run_experiment
+
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    recipe = folder / "npz_example.toml"
+    recipe.write_text((REPO / "recipes" / "npz_example.toml").read_text())
+    script = runpy.run_path(str(REPO / "recipes" / "npz_example.py"))
+    script["write_example"](folder / "npz_example.npz", n_train=64, n_val=16)
+    monkeypatch.chdir(tmp_path)
+    config = load_config(recipe, overrides=["train.cost_budget=300"])
+    assert [run.data["path"] for run in config.runs] == ["npz_example.npz"] * 2
+    records = run_experiment(config, tmp_path / "out", device="cpu", progress=False)
+    assert [record.label for record in records] == ["default", "MsANN L=2 gamma=3 k=4"]

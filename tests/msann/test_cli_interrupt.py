@@ -25,26 +25,9 @@ import torch
 from msann.cli import EXIT_STATUSES
 from msann.core.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 
-RECIPE = """
-[data]
-name = "one_object"
-length = 64
-n_train = 256
-n_val = 64
+from .test_cli import ONE_RUN
 
-[model]
-widths = [64, 16, 8, 16, 64]
-
-[hierarchy]
-levels = 2
-gamma = 2
-k = 2
-
-[train]
-batch_size = 16
-eval_points = 12
-cost_budget = 4000.0
-"""
+RECIPE = ONE_RUN.format(budget=4000.0)  # the kill test of test_cli.py, with a budget that outlasts ten kills
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 KILLS = 10
 WALL_CLOCK = {"wall_seconds", "seconds_to_tenth"}
