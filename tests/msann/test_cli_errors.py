@@ -1,16 +1,20 @@
 """A corpus of bad inputs driven through the real ``msann`` command line, in subprocesses.
 
-Every case runs ``python -m msann.cli`` (this interpreter, this environment)
-in a folder of its own and must: exit with its documented status
+Every case runs the ``msann.cli`` module as ``python -m msann.cli`` does
+(this interpreter, this environment), as a process of its own in a folder of
+its own, and must: exit with its documented status
 (:data:`msann.cli.EXIT_STATUSES`), print exactly one line on stderr that
 names the rule and the value, print no traceback, and leave every file that
 existed before byte-identical.  Cases refused before any work (status 2)
-must create nothing at all.  The cases run concurrently (each subprocess
-spends most of its time importing torch) from one module fixture.
+must create nothing at all.  A fresh interpreter spends ~4.5 s importing
+torch and graphprolong, so the cases are forked from one interpreter that
+imported them once (:data:`SERVER`); the cases of :data:`FRESH` also run in
+fresh interpreters, and must behave the same.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -151,40 +155,99 @@ def _snapshot(folder: Path) -> dict[str, bytes | None]:
             for path in sorted(folder.rglob("*"))}
 
 
-def _limit_file_size(size: int):
+#: Cases run in a fresh interpreter (``python -m msann.cli``) as well as from the fork server.
+FRESH = ("out is a file", "random bytes as checkpoint", "diverges before the first checkpoint")
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+
+#: A fork server: one interpreter imports msann.cli (torch, graphprolong: ~4.5 s) once, then forks one child per
+#: case, which runs the module as ``python -m msann.cli`` does (runpy, ``__main__``) in the case's folder with its
+#: stdout/stderr in files and its own exit status.  Jobs: JSON lines on stdin; results: JSON lines on stdout.
+SERVER = r"""
+import json, os, resource, runpy, sys, traceback
+import msann.config, msann.experiment, msann.report  # what msann.cli imports, but not the module itself (runpy runs it)
+running, results = {}, {}
+def reap():
+    pid, status = os.wait()
+    results[running.pop(pid)] = os.waitstatus_to_exitcode(status)
+for line in sys.stdin:
+    job = json.loads(line)
+    while len(running) >= 4:
+        reap()
+    sys.stdout.flush(); sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.chdir(job["cwd"])
+            for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
+                os.dup2(os.open(os.path.join(job["log"], name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+            if job["rlimit"]:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (job["rlimit"], job["rlimit"]))
+            sys.argv = ["msann", *job["argv"]]
+            runpy.run_module("msann.cli", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os._exit(code)
+    running[pid] = job["name"]
+while running:
+    reap()
+print(json.dumps(results))
+"""
+
+
+def _prepare(root: Path, index: int, case: Case) -> tuple[Path, Path, dict]:
+    folder, log = root / f"case{index}", root / f"log{index}"
+    folder.mkdir()
+    log.mkdir()
+    _write_files(folder, case)
+    return folder, log, _snapshot(folder)
+
+
+def _fresh(folder: Path, case: Case) -> subprocess.CompletedProcess:
     def limit():
         import resource
 
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (case.rlimit_file_size, case.rlimit_file_size))
 
-    return limit
-
-
-def _run_case(folder: Path, case: Case) -> tuple[subprocess.CompletedProcess, dict, dict]:
-    folder.mkdir()
-    _write_files(folder, case)
-    before = _snapshot(folder)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    limit = _limit_file_size(case.rlimit_file_size) if case.rlimit_file_size else None
-    result = subprocess.run([sys.executable, "-m", "msann.cli", *case.argv, "--threads", "1"], cwd=folder, env=env,
-                            capture_output=True, text=True, timeout=300, preexec_fn=limit)
-    return result, before, _snapshot(folder)
+    return subprocess.run([sys.executable, "-m", "msann.cli", *case.argv, "--threads", "1"], cwd=folder, env=ENV,
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit if case.rlimit_file_size else None)
 
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
+    """``{name: (CompletedProcess, files before, files after)}``, and the same for ``"fresh: " + name`` of :data:`FRESH`."""
     root = tmp_path_factory.mktemp("corpus")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {name: pool.submit(_run_case, root / f"case{index}", case)
-                   for index, (name, case) in enumerate(CASES.items())}
-        return {name: future.result() for name, future in futures.items()}
+    prepared = {name: _prepare(root, index, case) for index, (name, case) in enumerate(CASES.items())}
+    fresh = {name: _prepare(root, 100 + index, CASES[name]) for index, name in enumerate(FRESH)}
+    jobs = "".join(json.dumps({"name": name, "cwd": str(folder), "log": str(log), "argv": [*CASES[name].argv, "--threads", "1"],
+                               "rlimit": CASES[name].rlimit_file_size}) + "\n" for name, (folder, log, _) in prepared.items())
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the fresh interpreters start while the server works
+        started = {name: pool.submit(_fresh, folder, CASES[name]) for name, (folder, _, _) in fresh.items()}
+        server = subprocess.run([sys.executable, "-c", SERVER], input=jobs, env=ENV, capture_output=True, text=True,
+                                timeout=600)
+        assert server.returncode == 0, server.stderr
+        statuses = json.loads(server.stdout.strip().splitlines()[-1])
+        results = {}
+        for name, (folder, log, before) in prepared.items():
+            completed = subprocess.CompletedProcess(CASES[name].argv, statuses[name], (log / "stdout.txt").read_text(),
+                                                    (log / "stderr.txt").read_text())
+            results[name] = (completed, before, _snapshot(folder))
+        for name, (folder, _, before) in fresh.items():
+            results[f"fresh: {name}"] = (started[name].result(), before, _snapshot(folder))
+    return results
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, *(f"fresh: {name}" for name in FRESH)])
 def test_a_bad_input_is_one_line_with_its_exit_status_and_changes_no_file(outcomes, name):
     if name == "out not writable" and not Path("/proc").is_dir():
         pytest.skip("needs /proc (Linux) for a folder that even root cannot write into")
-    case = CASES[name]
+    case = CASES[name.removeprefix("fresh: ")]
     result, before, after = outcomes[name]
     lines = result.stderr.strip().splitlines()
     assert result.returncode == EXIT_STATUSES[case.status], result.stderr
