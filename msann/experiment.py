@@ -50,8 +50,8 @@ from .device import DEVICES, resolve_device
 from .methods import method_spec
 from .report import RunRecord, plot_error_vs_cost, plot_errors, write_errors, write_summary
 
-__all__ = ["DEVICES", "TRAINING_EVALUATION_SIZE", "check_output_folder", "check_run_folders", "check_target_range", "load_run_data", "remove_stale_temporaries",
-           "resolve_device", "run_experiment", "run_slug"]
+__all__ = ["DEVICES", "OUTPUT_RANGES", "PATH_OPTIONS", "TRAINING_EVALUATION_SIZE", "check_output_folder", "check_run_folders",
+           "check_target_range", "load_run_data", "remove_stale_temporaries", "resolve_device", "run_experiment", "run_slug"]
 
 logger = logging.getLogger(__name__)
 
