@@ -307,21 +307,3 @@ def test_errors_outside_the_files_are_one_line_too_and_debug_shows_the_traceback
     with pytest.raises(type(error)):
         _main([*argv, "--debug"], monkeypatch, error)
 
-
-def test_the_npz_example_runs_as_the_readme_says_from_another_folder(tmp_path, monkeypatch):
-    import runpy
-
-    from msann.config import load_config
-    from msann.experiment import run_experiment
-
-    folder = tmp_path / "recipes"
-    folder.mkdir()
-    recipe = folder / "npz_example.toml"
-    recipe.write_text((REPO / "recipes" / "npz_example.toml").read_text())
-    script = runpy.run_path(str(REPO / "recipes" / "npz_example.py"))
-    script["write_example"](folder / "npz_example.npz", n_train=64, n_val=16)
-    monkeypatch.chdir(tmp_path)
-    config = load_config(recipe, overrides=["train.cost_budget=300"])
-    assert [run.data["path"] for run in config.runs] == ["npz_example.npz"] * 2
-    records = run_experiment(config, tmp_path / "out", device="cpu", progress=False)
-    assert [record.label for record in records] == ["default", "MsANN L=2 gamma=3 k=4"]

@@ -12,6 +12,8 @@ import pytest
 from msann.config import ConfigError, load_config
 from msann.experiment import check_output_folder, check_run_folders, remove_stale_temporaries, run_experiment
 
+REPO = Path(__file__).resolve().parents[2]
+
 RECIPE = """
 [data]
 {data}
@@ -122,3 +124,19 @@ def test_targets_must_fit_the_output_activation(tmp_path, output, scaling, refus
         assert not (tmp_path / "out").exists()
     else:
         run_experiment(config, tmp_path / "out", device="cpu", progress=False)
+
+
+def test_the_npz_example_runs_as_the_readme_says_from_another_folder(tmp_path, monkeypatch):
+    import runpy
+
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    recipe = folder / "npz_example.toml"
+    recipe.write_text((REPO / "recipes" / "npz_example.toml").read_text())
+    script = runpy.run_path(str(REPO / "recipes" / "npz_example.py"))
+    script["write_example"](folder / "npz_example.npz", n_train=64, n_val=16)
+    monkeypatch.chdir(tmp_path)
+    config = load_config(recipe, overrides=["train.cost_budget=300"])
+    assert [run.data["path"] for run in config.runs] == ["npz_example.npz"] * 2
+    records = run_experiment(config, tmp_path / "out", device="cpu", progress=False)
+    assert [record.label for record in records] == ["default", "MsANN L=2 gamma=3 k=4"]
