@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench data clean
+.PHONY: install demo test bench data npz-example clean
 
 install: $(STAMP)
 
@@ -36,5 +36,9 @@ bench: $(STAMP)
 data:
 	test -d /usr/share/datasets/fashion-mnist || apt-get install -y dataset-fashion-mnist
 
+# The data of recipes/npz_example.toml (bring your own data: a user .npz), generated from the 1-object set.
+npz-example: $(STAMP)
+	$(PY) recipes/npz_example.py
+
 clean:
-	rm -rf $(VENV) demo_output bench_output build *.egg-info
+	rm -rf recipes/npz_example.npz  $(VENV) demo_output bench_output build *.egg-info

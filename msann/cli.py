@@ -11,20 +11,43 @@ Every recipe error (unknown key, wrong type, impossible sizes, missing data)
 is reported as one line naming the file and the key, with exit status 2,
 before any training starts.  A diverging run stops with exit status 3 and
 keeps its last good checkpoint.
+
+Exit statuses (every failure is one line on stderr; ``--debug`` shows the
+traceback instead):
+
+===  ==========================================================================
+0    every run trained and the report files are written
+1    an internal error (a bug: please report it with the ``--debug`` traceback)
+2    invalid input, found before any training: the recipe, an option, the
+     data, an output folder that is a file or not writable, run labels whose
+     folders collide, a checkpoint that is not this run's
+3    a run diverged (NaN or inf); its last good checkpoint, if any, is kept
+4    a file-system error during the run (disk full, permissions changed, ...)
+5    out of memory (host or GPU)
+130  interrupted (Ctrl-C / SIGINT): the running run saves a checkpoint at its
+     next safe point (between two events of the cycle) and stops; continue
+     with ``--resume``.  A second Ctrl-C stops at once, without saving.
+===  ==========================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from .config import ConfigError, expand_sweep, load_config, parse_int_list
+from .experiment import check_output_folder
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_STATUSES", "build_parser", "main"]
+
+#: Exit status by outcome (the table of the module docstring).
+EXIT_STATUSES = {"ok": 0, "internal": 1, "input": 2, "diverged": 3, "filesystem": 4, "memory": 5, "interrupted": 130}
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +62,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (default: torch's choice; 1 is fastest on a shared machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no table")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error instead of one line")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="msann", description="Multilevel (MsANN) training of autoencoders from TOML recipes.")
+    parser = argparse.ArgumentParser(
+        prog="msann", description="Multilevel (MsANN) training of autoencoders from TOML recipes.",
+        epilog="exit status: 0 done, 1 internal error, 2 invalid input (before any training), 3 diverged, "
+               "4 file-system error, 5 out of memory, 130 interrupted (Ctrl-C saves a checkpoint; continue with --resume)")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train every run of a recipe; write summary.json, history.csv, plots")
     _add_common(run_parser)
@@ -65,9 +92,12 @@ def _load(args: argparse.Namespace):
         torch.set_num_threads(args.threads)
     overrides = list(args.overrides)
     if args.seed is not None:
+        if args.seed < 0:
+            raise ConfigError(args.recipe, f"--seed must be an integer >= 0; got {args.seed}")
         overrides.append(f"train.seed={args.seed}")
     config = load_config(args.recipe, overrides=overrides)
     out = Path(args.out) if args.out else Path("results") / config.name
+    check_output_folder(out)
     return config, out
 
 
@@ -113,24 +143,76 @@ def _sweep_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    from .core.checkpoint import CheckpointError, DivergenceError
+@contextlib.contextmanager
+def _stop_on_interrupt():
+    """SIGINT asks a running training loop to save and stop at its next safe point; outside one, or twice, it stops at once."""
+    from .core.driver import clear_stop, request_stop, training_active
 
+    def handler(signum, frame):
+        if training_active():
+            request_stop()
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+        else:
+            raise KeyboardInterrupt
+
+    clear_stop()
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: no handler, Ctrl-C stays a KeyboardInterrupt
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        clear_stop()
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """MemoryError, torch's OutOfMemoryError (GPU), or torch's CPU allocator failing (a plain RuntimeError)."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+
+
+def _outcome(error: BaseException) -> tuple[str, str]:
+    """The outcome (a key of :data:`EXIT_STATUSES`) of an error, and its one-line message."""
+    from .core.checkpoint import CheckpointError, DivergenceError
+    from .core.driver import TrainingInterrupted
+
+    if isinstance(error, TrainingInterrupted):
+        return "interrupted", f"interrupted: {error}"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", "interrupted (Ctrl-C) outside a training loop; runs already finished are in summary.json"
+    if isinstance(error, DivergenceError):
+        return "diverged", f"diverged: {error}"
+    if isinstance(error, (ConfigError, CheckpointError)):
+        return "input", f"error: {error}"
+    if _out_of_memory(error):
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
+        return "memory", (f"out of memory ({type(error).__name__}: {detail}); use a smaller [train] batch_size, "
+                          f"smaller [data] sizes or narrower [model] widths")
+    if isinstance(error, OSError):
+        return "filesystem", f"file-system error: {error}"
+    if isinstance(error, (ValueError, TypeError)):
+        return "input", f"error: {error}"
+    return "internal", f"internal error ({type(error).__name__}: {error}); rerun with --debug for the traceback"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (:data:`EXIT_STATUSES`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.handler(args)
-    except ConfigError as error:
-        print(f"msann {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except DivergenceError as error:
-        print(f"msann {args.command}: diverged: {error}", file=sys.stderr)
-        return 3
-    except (CheckpointError, ValueError, TypeError, FileNotFoundError) as error:
-        print(f"msann {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        with _stop_on_interrupt():
+            return args.handler(args)
+    except (Exception, KeyboardInterrupt) as error:
+        if args.debug:
+            raise
+        outcome, message = _outcome(error)
+        print(f"msann {args.command}: {message}", file=sys.stderr)
+        return EXIT_STATUSES[outcome]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,17 @@ trains it with :func:`msann.core.driver.train` and records a
 :mod:`msann.report`), rewritten after every run, and one checkpoint folder
 per run under ``runs/``.
 
+Run folders are unique: labels whose folders would collide (``"L=0"`` and
+``"L0"`` both give ``runs/L0``; compared case-insensitively, for file systems
+that fold case) are refused before any run trains, naming both labels.  The
+temporary files of atomic writes that a killed run left behind
+(``.NAME.XXXX.tmp``, :func:`graphprolong.io.atomic_write_bytes`) are removed
+from the output folder and from a run's folder when that run starts; two
+processes must therefore not write into one output folder at once.
+
+``[data]`` options ``path`` and ``directory`` given as relative paths are
+resolved against the recipe file's folder (not the working directory).
+
 Every evaluation also measures the same errors on a fixed subset of the
 training data (its first :data:`TRAINING_EVALUATION_SIZE` examples, or as
 many as the validation set has if fewer): ``errors.csv`` lists every error of
@@ -21,7 +32,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import re
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,7 +50,8 @@ from .device import DEVICES, resolve_device
 from .methods import method_spec
 from .report import RunRecord, plot_error_vs_cost, plot_errors, write_errors, write_summary
 
-__all__ = ["DEVICES", "TRAINING_EVALUATION_SIZE", "load_run_data", "resolve_device", "run_experiment", "run_slug"]
+__all__ = ["DEVICES", "OUTPUT_RANGES", "PATH_OPTIONS", "TRAINING_EVALUATION_SIZE", "check_output_folder", "check_run_folders",
+           "check_target_range", "load_run_data", "remove_stale_temporaries", "resolve_device", "run_experiment", "run_slug"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +65,104 @@ def run_slug(label: str) -> str:
     return slug or "run"
 
 
-def load_run_data(run: RunConfig, *, source: str, cache: dict | None = None) -> Dataset:
-    """The run's dataset (memoised in ``cache`` by its ``[data]`` table and seed); loader errors become ConfigErrors."""
-    key = json.dumps([dict(run.data), run.train.seed], sort_keys=True, default=str)
+#: ``[data]`` options that name files or folders; relative ones are read from the recipe's folder.
+PATH_OPTIONS = ("path", "directory")
+#: Temporary files of :func:`graphprolong.io.atomic_write_bytes` (``.NAME.XXXXXXXX.tmp``).
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]+\.tmp")
+
+
+def check_run_folders(runs: Sequence[RunConfig], *, source: str) -> list[str]:
+    """The runs' folder names (:func:`run_slug`); a ConfigError naming both labels when two collide."""
+    slugs: dict[str, str] = {}
+    for run in runs:
+        slug = run_slug(run.label)
+        other = slugs.setdefault(slug.casefold(), run.label)
+        if other != run.label:
+            raise ConfigError(source, f"run labels {other!r} and {run.label!r} both give the run folder runs/{slug} "
+                                      f"(folder names keep letters, digits, '.', '_' and '-' and ignore case); rename one")
+    return [run_slug(run.label) for run in runs]
+
+
+def check_output_folder(out_dir: str | Path, *, what: str = "--out") -> Path:
+    """Check that ``out_dir`` is, or can be made, a writable folder; touch nothing that exists.
+
+    The folder (or, when it does not exist yet, its nearest existing
+    ancestor) must be a folder in which a file can be created: a probe file
+    is created there and removed at once.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``what``, the path and the rule broken.
+    """
+    out_dir = Path(out_dir)
+    existing = next((folder for folder in (out_dir, *out_dir.absolute().parents) if os.path.lexists(folder)), None)
+    if existing is None:  # pragma: no cover - the root always exists
+        raise ConfigError(what, f"{out_dir}: no part of the path exists")
+    if not existing.is_dir():
+        rule = "must be a folder" if existing == out_dir else f"cannot be created: {existing} is a file, not a folder"
+        raise ConfigError(what, f"{out_dir} {rule}")
+    try:
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".msann-probe.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        where = "" if existing == out_dir else f" (the nearest existing folder {existing})"
+        raise ConfigError(what, f"{out_dir}{where} is not writable: {error.strerror or error}") from None
+    return out_dir
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the atomic-write temporary files a killed process left in ``folder`` (not below it); return them."""
+    removed = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if _TEMPORARY.fullmatch(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    if removed:
+        logger.info("removed %d temporary file(s) left by an interrupted write in %s", len(removed), folder)
+    return removed
+
+
+#: What each output activation of :data:`msann.models.mlp.ACTIVATIONS` can produce: targets must lie in it.
+OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf), "identity": (-math.inf, math.inf)}
+
+
+def check_target_range(run: RunConfig, dataset: Dataset, *, source: str) -> None:
+    """Refuse targets that the run's network cannot produce (its ``[model] output_activation``), naming the values."""
+    if not method_spec(run.method).uses_model:
+        return
+    low, high = OUTPUT_RANGES.get(run.model.output_activation, (-math.inf, math.inf))
+    found = (float(min(dataset.train_targets.min(), dataset.val_targets.min())),
+             float(max(dataset.train_targets.max(), dataset.val_targets.max())))
+    if found[0] < low or found[1] > high:
+        raise ConfigError(source, f"[data] ({run.label}): the targets lie in [{found[0]:g}, {found[1]:g}], but [model] "
+                                  f"output_activation = {run.model.output_activation!r} produces values in [{low:g}, {high:g}]; "
+                                  f"scale the data (e.g. [data] scaling = \"min-max\" for npz) or choose another output_activation")
+
+
+def _data_options(run: RunConfig, base: Path | None) -> dict:
+    options = run.data_options
+    for key in PATH_OPTIONS:
+        value = options.get(key)
+        if base is not None and isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            options[key] = str(base / value)
+    return options
+
+
+def load_run_data(run: RunConfig, *, source: str, cache: dict | None = None, base: str | Path | None = None) -> Dataset:
+    """The run's dataset (memoised in ``cache`` by its ``[data]`` table and seed); loader errors become ConfigErrors.
+
+    Relative ``[data]`` ``path``/``directory`` options are taken relative to
+    ``base`` (the recipe's folder) when it is given.
+    """
+    key = json.dumps([dict(run.data), run.train.seed, str(base)], sort_keys=True, default=str)
     if cache is not None and key in cache:
         return cache[key]
     try:
-        dataset = load_dataset(run.data["name"], seed=run.train.seed, **run.data_options)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+        dataset = load_dataset(run.data["name"], seed=run.train.seed, **_data_options(run, None if base is None else Path(base)))
+    except (ValueError, TypeError, OSError) as error:
         raise ConfigError(source, f"[data] ({run.label}): {error}") from None
     if cache is not None:
         cache[key] = dataset
@@ -74,6 +179,7 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
     training = (torch.as_tensor(dataset.train_inputs[:size], device=device),
                 torch.as_tensor(dataset.train_targets[:size], device=device))
     params = run.to_dict()
+    remove_stale_temporaries(folder)
     train_table = run.train
     result = train(
         method, stream, validation, training=training, metrics=metric(task_metric(dataset)),
@@ -83,7 +189,9 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
         params=params, label=run.label, progress=progress,
     )
     extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device), **method.summary_fields(result)}
-    return RunRecord(run.label, params, result.history, result.total_cost, result.wall_seconds, extra,
+    # The checkpoint's fingerprint keeps the device as configured (so "auto" resumes anywhere); the report names the real one.
+    reported = dict(params, train=dict(params["train"], device=str(device)))
+    return RunRecord(run.label, reported, result.history, result.total_cost, result.wall_seconds, extra,
                      evaluations=result.evaluations)
 
 
@@ -111,12 +219,21 @@ def run_experiment(
     runs = list(config.runs if runs is None else runs)
     source = str(config.path) if config.path is not None else config.name
     out_dir = Path(out_dir)
+    base = None if config.path is None else Path(config.path).parent
+    labels = [run.label for run in runs]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(source, f"run labels must be unique; got {labels}")
+    slugs = check_run_folders(runs, source=source)
+    check_output_folder(out_dir)
+    for run, slug in zip(runs, slugs):
+        check_output_folder(out_dir / "runs" / slug, what=f"the run folder of {run.label!r}")
     cache: dict = {}
     datasets = []
     devices = []
     for run in runs:
-        dataset = load_run_data(run, source=source, cache=cache)
+        dataset = load_run_data(run, source=source, cache=cache, base=base)
         check_sizes(run, dimension=dataset.dimension, unit_shape=dataset.unit_shape)
+        check_target_range(run, dataset, source=source)
         datasets.append(dataset)
         name = device if device != "auto" or run.train.device == "auto" else run.train.device
         try:
@@ -125,11 +242,9 @@ def run_experiment(
             where = "--device" if name == device and device != "auto" else f"[train] device (run {run.label!r})"
             raise ConfigError(source, f"{where}: {error}") from None
     records: list[RunRecord] = []
-    labels = [run.label for run in runs]
-    if len(set(labels)) != len(labels):
-        raise ConfigError(source, f"run labels must be unique; got {labels}")
-    for position, (run, dataset, chosen) in enumerate(zip(runs, datasets, devices)):
-        record = _train_run(run, dataset, chosen, out_dir / "runs" / run_slug(run.label), resume=resume, progress=progress)
+    remove_stale_temporaries(out_dir)
+    for position, (run, dataset, chosen, slug) in enumerate(zip(runs, datasets, devices, slugs)):
+        record = _train_run(run, dataset, chosen, out_dir / "runs" / slug, resume=resume, progress=progress)
         records.append(record)
         write_summary(out_dir, recipe=config.source, runs=records)
         write_errors(out_dir, records)

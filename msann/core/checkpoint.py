@@ -4,7 +4,9 @@ A checkpoint file is a magic line naming its format, the SHA-256 of the
 payload, and the payload (``torch.save`` of the whole training state).  It is
 written atomically; the previous file is kept as ``*.prev``.  Files written
 by an older format of the training state are refused with a message saying
-so: their method states do not fit the current levels.
+so: their method states do not fit the current levels.  A file that is not
+an msann checkpoint at all (no magic line) is refused too, and left alone: it
+is not ours to replace.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from graphprolong.io import atomic_write_bytes
+from ..atomic import write_atomically
 
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "CheckpointError", "DivergenceError", "first_non_finite", "fingerprint",
            "load_checkpoint", "resume_state", "save_checkpoint", "to_device"]
@@ -43,6 +45,10 @@ class _OldFormat(CheckpointError):
     """A checkpoint of an older format: never silently replaced."""
 
 
+class _Foreign(CheckpointError):
+    """A file that is not an msann checkpoint at all: never silently replaced."""
+
+
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write ``state`` (torch-serialisable) atomically with a SHA-256 checksum; keep the previous file as ``*.prev``."""
     path = Path(path)
@@ -52,7 +58,7 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     digest = hashlib.sha256(payload).hexdigest().encode()
     if path.exists():
         path.replace(path.with_name(path.name + ".prev"))
-    return atomic_write_bytes(path, lambda file: file.write(_MAGIC % FORMAT + digest + b"\n" + payload))
+    return write_atomically(path, lambda file: file.write(_MAGIC % FORMAT + digest + b"\n" + payload))
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -70,12 +76,19 @@ def load_checkpoint(path: str | Path) -> dict:
                 f"{FORMAT}) and cannot be resumed; delete it or train into another --out folder"
             )
     header = len(magic) + 65
-    if not data.startswith(magic) or len(data) < header:
-        raise CheckpointError(f"{path} is not an msann checkpoint (bad header)")
+    if not data.startswith(magic[: len(data)]):  # an empty file is a truncated one
+        raise _Foreign(f"{path} is not an msann checkpoint (it does not start with {magic.strip().decode()!r}); "
+                       f"move it away or train into another --out folder")
+    if len(data) < header:
+        raise CheckpointError(f"checkpoint {path} is truncated ({len(data)} bytes, shorter than its header)")
     digest, payload = data[len(magic) : header - 1], data[header:]
     if hashlib.sha256(payload).hexdigest().encode() != digest:
         raise CheckpointError(f"checkpoint {path} fails its SHA-256 checksum (truncated or corrupted)")
-    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    except Exception as error:  # a payload that passes its checksum but is not a torch.save stream
+        raise CheckpointError(f"checkpoint {path} passes its checksum but its payload cannot be read "
+                              f"({type(error).__name__})") from None
 
 
 def first_non_finite(state, prefix: str = "") -> str | None:
@@ -119,7 +132,7 @@ def resume_state(path: Path, run_fingerprint: str) -> dict | None:
             continue
         try:
             state = load_checkpoint(candidate)
-        except _OldFormat:
+        except (_OldFormat, _Foreign):
             raise
         except CheckpointError as error:
             logger.warning("%s; trying the previous checkpoint", error)

@@ -21,7 +21,13 @@ Divergence.  Losses are checked for NaN/inf at every evaluation and before
 every checkpoint (one device synchronisation each, not one per step); a
 non-finite loss or validation error stops the run with
 :class:`~msann.core.checkpoint.DivergenceError`, and the last good
-checkpoint is left untouched.
+checkpoint is left untouched (the message says when none was written yet).
+
+Interruption.  :func:`request_stop` (called by the ``msann`` CLI's SIGINT
+handler) sets a flag that the loop checks between events, at the same safe
+points as the periodic checkpoints: the loop then saves a checkpoint and
+raises :class:`TrainingInterrupted`.  A run resumed from it ends where the
+uninterrupted run ends.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import dataclasses
 import logging
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,9 +51,36 @@ from .cycle import cycle_events, matching_up, per_level
 from .method import MultilevelMethod
 from .metrics import mse_errors
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["TrainResult", "TrainingInterrupted", "clear_stop", "request_stop", "train", "training_active"]
 
 logger = logging.getLogger(__name__)
+
+_STOP = threading.Event()
+_TRAINING = threading.Event()  # set while a loop runs: a stop request is then honoured at its next safe point
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped at a safe point after :func:`request_stop`; ``checkpoint`` is the file saved (or None)."""
+
+    def __init__(self, label: str, cost: float, checkpoint: Path | None) -> None:
+        self.label, self.cost, self.checkpoint = label, cost, checkpoint
+        where = f"checkpoint saved to {checkpoint}; continue with --resume" if checkpoint else "no checkpoint is written"
+        super().__init__(f"{label}: interrupted at cost {cost:.6g}; {where}")
+
+
+def request_stop() -> None:
+    """Ask every running :func:`train` loop to save a checkpoint and stop at its next safe point (signal-safe)."""
+    _STOP.set()
+
+
+def clear_stop() -> None:
+    """Withdraw a :func:`request_stop` (the CLI clears it when it starts)."""
+    _STOP.clear()
+
+
+def training_active() -> bool:
+    """Whether a :func:`train` loop is running (and will honour :func:`request_stop`)."""
+    return _TRAINING.is_set()
 
 
 @dataclasses.dataclass
@@ -117,7 +151,11 @@ class _Training:
         return self.offset + time.perf_counter() - self.began
 
     def _kept(self) -> str:
-        return f"The last good checkpoint{' ' + str(self.path) if self.path else ''} is kept."
+        if self.path is None:
+            return "No checkpoint is written for this run."
+        if not (self.path.exists() or self.path.with_name(self.path.name + ".prev").exists()):
+            return f"No checkpoint had been written yet ({self.path} does not exist)."
+        return f"The last good checkpoint {self.path} is kept."
 
     def check_losses(self) -> None:
         if self.losses:
@@ -149,7 +187,7 @@ class _Training:
         if bad is not None:
             raise DivergenceError(
                 f"{self.label}: {bad} became non-finite near cost {self.state['cost']:.6g} (step {self.state['steps']}); "
-                f"stopped. The last good checkpoint {self.path} is kept."
+                f"stopped. {self._kept()}"
             )
         self.state["seconds"] = self.seconds()
         save_checkpoint(self.path, {"fingerprint": self.fingerprint, "method": method_state, "stream": self.stream.state_dict(),
@@ -297,6 +335,18 @@ def train(
 
 def _run(loop: _Training, *, cost_budget: float, label: str, progress: bool | None, max_steps: int | None,
          checkpoint_every: float) -> TrainResult:
+    if _STOP.is_set():  # asked to stop before this run trained: nothing to save
+        raise TrainingInterrupted(label, loop.state["cost"], None)
+    _TRAINING.set()
+    try:
+        return _loop(loop, cost_budget=cost_budget, label=label, progress=progress, max_steps=max_steps,
+                     checkpoint_every=checkpoint_every)
+    finally:
+        _TRAINING.clear()
+
+
+def _loop(loop: _Training, *, cost_budget: float, label: str, progress: bool | None, max_steps: int | None,
+          checkpoint_every: float) -> TrainResult:
     state = loop.state
     if not state["history"]:
         loop.evaluate()
@@ -310,6 +360,9 @@ def _run(loop: _Training, *, cost_budget: float, label: str, progress: bool | No
             if not complete:
                 continue
             loop.advance()
+            if _STOP.is_set():
+                loop.save()
+                raise TrainingInterrupted(label, state["cost"], loop.path)
             if max_steps is not None and steps_here >= max_steps:
                 loop.save()
                 return loop.result()

@@ -15,8 +15,9 @@ record of every option used.  Data sets are made by name through the
     ``dataset-fashion-mnist``, or any folder given by the user); pixels in
     [0, 1], inputs = targets.
 ``npz``
-    A user ``.npz`` file with an array ``X`` (``N x d``, values in [0, 1]) and
-    optionally ``X_val``.
+    A user ``.npz`` file: ``X`` (``N x d``), optionally targets ``Y``, a
+    validation split ``X_val``/``Y_val``, input noise and a scaling
+    (:mod:`~msann.data.npz_file`).
 ``poisson``
     The Poisson regression benchmark of seed 000 (inputs: the coefficient and
     more channels; targets: the solution on the grid).

@@ -12,9 +12,13 @@ Output files (a stable public format)
     (float, the error at cost 0; ``null`` if not finite), ``cost_to_tenth``
     (float, see :attr:`RunRecord.cost_to_tenth`; ``null`` if never reached),
     ``seconds_to_tenth`` (float, the wall-clock seconds at that same logged
-    point; ``null`` if never reached), ``total_cost`` (float, C(t) at the end of
+    point; ``null`` if never reached), ``cost_to_tenth_note`` (str, why
+    ``cost_to_tenth`` is ``null``, with the values, e.g. "never reached: the
+    lowest logged error ... is 0.23 of the initial ..."; ``null`` when it was
+    reached; files of older versions lack it), ``total_cost`` (float, C(t) at the end of
     training), ``wall_seconds`` (float, the run's wall-clock seconds),
-    ``params`` (object, the run's full resolved configuration),
+    ``params`` (object, the run's full resolved configuration, with
+    ``train.device`` the device the run used, e.g. ``"cpu"``, never ``"auto"``),
 
     followed by the method-specific keys of :attr:`RunRecord.extra` (for FAS,
     e.g. ``best_val_l2``, ``best_val_linf``, ``work_units``), which may not
@@ -48,9 +52,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from graphprolong.io import atomic_write_bytes
-
-from .records import SUMMARY_KEYS, RunRecord, _checked_runs, _error_names, _finite_or_none
+from ..atomic import write_atomically
+from .records import OPTIONAL_SUMMARY_KEYS, SUMMARY_KEYS, RunRecord, _checked_runs, _error_names, _finite_or_none
 
 __all__ = ["ERRORS_FILE", "HISTORY_HEADER", "read_summary", "write_errors", "write_summary"]
 
@@ -85,7 +88,7 @@ def write_summary(out_dir: str | os.PathLike, *, recipe: str | dict, runs: Seque
         raise TypeError(f"the recipe, params and extra fields must be plain JSON data (finite numbers); {error}") from None
     out_dir = Path(out_dir)
     rows = ((run.label, repr(cost), repr(value), repr(seconds)) for run in runs for cost, value, seconds in run.history)
-    summary = atomic_write_bytes(out_dir / "summary.json", lambda file: file.write((text + "\n").encode()))
+    summary = write_atomically(out_dir / "summary.json", lambda file: file.write((text + "\n").encode()))
     history = _write_csv(out_dir / "history.csv", HISTORY_HEADER, rows)
     return summary, history
 
@@ -96,7 +99,7 @@ def _write_csv(path: Path, header: Sequence[str], rows) -> Path:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return atomic_write_bytes(path, lambda file: file.write(buffer.getvalue().encode()))
+    return write_atomically(path, lambda file: file.write(buffer.getvalue().encode()))
 
 
 def read_summary(out_dir: str | os.PathLike) -> tuple[str | dict, list[RunRecord]]:
@@ -121,7 +124,8 @@ def read_summary(out_dir: str | os.PathLike) -> tuple[str | dict, list[RunRecord
     histories = _read_history(history_path)
     runs = []
     for index, entry in enumerate(document["runs"]):
-        missing = [key for key in SUMMARY_KEYS if not isinstance(entry, dict) or key not in entry]
+        missing = [key for key in SUMMARY_KEYS
+                   if (not isinstance(entry, dict) or key not in entry) and key not in OPTIONAL_SUMMARY_KEYS]
         if missing:
             raise ValueError(f"{summary_path}: run {index} lacks the keys {', '.join(missing)}")
         label = entry["label"]

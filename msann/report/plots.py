@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from graphprolong.checks import check_choice, check_positive_int
-from graphprolong.io import atomic_write_bytes
 
+from ..atomic import write_atomically
 from .records import RunRecord, _checked_runs, _error_names
 
 __all__ = ["AXIS_LABELS", "ERROR_TITLES", "plot_error_vs_cost", "plot_errors"]
@@ -160,7 +160,7 @@ def _save_png(figure: Any, path: str | os.PathLike, title: str | None, dpi: int)
     """Give ``figure`` its title, if any, and write it to ``path`` as a PNG, atomically."""
     if title:
         figure.suptitle(title)
-    return atomic_write_bytes(path, lambda file: figure.savefig(file, format="png", dpi=dpi))
+    return write_atomically(path, lambda file: figure.savefig(file, format="png", dpi=dpi))
 
 
 def _styles(runs: list[RunRecord], reference: str | None) -> dict[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from graphprolong.checks import check_positive, check_real
 
-__all__ = ["RunRecord", "SUMMARY_KEYS"]
+__all__ = ["OPTIONAL_SUMMARY_KEYS", "RunRecord", "SUMMARY_KEYS"]
 
 #: Keys of every run entry in ``summary.json``, in the order written.
 SUMMARY_KEYS = (
@@ -27,10 +27,14 @@ SUMMARY_KEYS = (
     "initial_val_mse",
     "cost_to_tenth",
     "seconds_to_tenth",
+    "cost_to_tenth_note",
     "total_cost",
     "wall_seconds",
     "params",
 )
+
+#: Keys of :data:`SUMMARY_KEYS` that files written by older versions lack (derived, so read without them).
+OPTIONAL_SUMMARY_KEYS = ("cost_to_tenth_note",)
 
 
 @dataclass
@@ -140,6 +144,22 @@ class RunRecord:
         point = self._first_at_fraction(0.1)
         return None if point is None else point[2]
 
+    @property
+    def cost_to_tenth_note(self) -> str | None:
+        """Why :attr:`cost_to_tenth` is ``None`` (one sentence with the values), else ``None``."""
+        if self.cost_to_tenth is not None:
+            return None
+        initial = self.initial_val_mse
+        if not math.isfinite(initial):
+            return f"the initial error is {initial}, so 1/10 of it is undefined"
+        if initial <= 0.0:
+            return f"the initial error is {initial:g}, so there is nothing to reduce"
+        finite = [point[1] for point in self.history if math.isfinite(point[1])]
+        best = min(finite)
+        return (f"never reached: the lowest logged error {best:.4g} is {best / initial:.3g} of the initial "
+                f"{initial:.4g} (1/10 needs <= 0.1) within the cost budget {self.total_cost:.6g}; train longer "
+                f"([train] cost_budget) or check the learning rate")
+
     def value_at_cost(self, cost: float) -> float:
         """The error at total cost ``cost``: the last logged value at a cost <= ``cost``.
 
@@ -161,6 +181,7 @@ class RunRecord:
             "initial_val_mse": _finite_or_none(self.initial_val_mse),
             "cost_to_tenth": self.cost_to_tenth,
             "seconds_to_tenth": self.seconds_to_tenth,
+            "cost_to_tenth_note": self.cost_to_tenth_note,
             "total_cost": self.total_cost,
             "wall_seconds": self.wall_seconds,
             "params": dict(self.params),

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from graphprolong.checks import check_choice, check_positive_int
-from graphprolong.io import atomic_write_bytes
 
+from ..atomic import write_atomically
 from .plots import plot_error_vs_cost
 from .records import RunRecord, _checked_runs, _finite_or_none
 
@@ -164,9 +164,9 @@ def write_sweep(
         text = json.dumps(document, indent=2, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise TypeError(f"run params must be plain JSON data (finite numbers); {error}") from None
-    atomic_write_bytes(out_dir / "sweep.json", lambda file: file.write((text + "\n").encode()))
+    write_atomically(out_dir / "sweep.json", lambda file: file.write((text + "\n").encode()))
     markdown = sweep_markdown(table, runs=runs)
-    atomic_write_bytes(out_dir / "sweep.md", lambda file: file.write(markdown.encode()))
+    write_atomically(out_dir / "sweep.md", lambda file: file.write(markdown.encode()))
     chosen = [run.label for run in sorted(runs, key=_final_key)[:best]]
     if table["best_cost_to_tenth"] is not None:
         chosen.append(table["best_cost_to_tenth"]["label"])

@@ -43,7 +43,7 @@ RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 #: The run keys of ``summary.json`` documented in msann/report/files.py, in the order written
 #: (spelled out here, not imported, so that a change of the schema fails this test).
 DOCUMENTED_KEYS = [
-    "label", "final_val_mse", "initial_val_mse", "cost_to_tenth", "seconds_to_tenth",
+    "label", "final_val_mse", "initial_val_mse", "cost_to_tenth", "seconds_to_tenth", "cost_to_tenth_note",
     "total_cost", "wall_seconds", "params",
 ]
 #: Extra keys that msann.experiment adds to every MsANN run.

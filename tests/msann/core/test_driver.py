@@ -16,7 +16,7 @@ import torch
 
 from msann.core.checkpoint import CheckpointError, DivergenceError, load_checkpoint, save_checkpoint
 from msann.core.cycle import visit_order
-from msann.core.driver import train
+from msann.core.driver import TrainingInterrupted, clear_stop, request_stop, train, training_active
 from msann.core.level import Hierarchy, Level
 from msann.core.method import Descent, MultilevelMethod
 from msann.core.smoothing import make_smoother, smoothing_step
@@ -171,6 +171,52 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupte
     result = train(method, stream, validation, **RUN, params=PARAMS, checkpoint=path, resume=True)
     _assert_same_run(result, method, stream, uninterrupted)
     assert load_checkpoint(path)["loop"]["steps"] == result.steps
+
+
+def test_a_stop_request_saves_at_the_next_safe_point_and_the_resumed_run_ends_where_the_uninterrupted_one_ends(
+        tmp_path, uninterrupted):
+    path = tmp_path / "checkpoint.pt"
+    method, stream, validation = _fresh_run()
+    seen = []
+
+    def stop_at_the_second_evaluation(cost, errors):
+        seen.append(training_active())
+        if len(seen) == 2:
+            request_stop()
+
+    try:
+        with pytest.raises(TrainingInterrupted, match=f"interrupted at cost .*; checkpoint saved to {path}") as raised:
+            train(method, stream, validation, **RUN, params=PARAMS, checkpoint=path, on_evaluate=stop_at_the_second_evaluation)
+    finally:
+        clear_stop()
+    assert all(seen) and not training_active()
+    saved = load_checkpoint(path)["loop"]
+    assert raised.value.cost == saved["cost"] and 0 < saved["cost"] < RUN["cost_budget"]
+    assert 2 <= len(saved["history"]) < len(uninterrupted[0].history)  # at the end of the event of the 2nd evaluation
+    method, stream, validation = _fresh_run()
+    result = train(method, stream, validation, **RUN, params=PARAMS, checkpoint=path, resume=True)
+    _assert_same_run(result, method, stream, uninterrupted)
+
+
+def test_a_stop_requested_before_training_stops_it_before_any_step(tmp_path):
+    method, stream, validation = _fresh_run()
+    request_stop()
+    try:
+        with pytest.raises(TrainingInterrupted, match="no checkpoint is written"):
+            train(method, stream, validation, **RUN, params=PARAMS, checkpoint=tmp_path / "checkpoint.pt")
+    finally:
+        clear_stop()
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_divergence_before_any_checkpoint_does_not_claim_one_is_kept(tmp_path):
+    path = tmp_path / "run" / "checkpoint.pt"
+    method, stream, validation = _fresh_run()
+    for parameter in method.model.parameters():
+        parameter.data.fill_(float("nan"))
+    with pytest.raises(DivergenceError, match=r"No checkpoint had been written yet \(.*checkpoint.pt does not exist\)") as raised:
+        train(method, stream, validation, **RUN, params=PARAMS, checkpoint=path)
+    assert "is kept" not in str(raised.value) and not path.parent.exists()
 
 
 def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path, uninterrupted):

@@ -85,6 +85,18 @@ def test_malformed_files_are_reported(tmp_path):
     summary.write_text(json.dumps({"runs": []}))
     with pytest.raises(ValueError, match="exactly the keys 'recipe' and 'runs'"):
         read_summary(tmp_path)
+    summary.write_text(json.dumps([{"recipe": {}, "runs": []}]))  # a JSON list where an object is expected
+    with pytest.raises(ValueError, match="must be an object with exactly the keys 'recipe' and 'runs' .*; got list"):
+        read_summary(tmp_path)
+    document = json.loads(good)
+    document["runs"][0] = ["default"]
+    summary.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="run 0 lacks the keys label"):
+        read_summary(tmp_path)
+    document = json.loads(good)
+    del document["runs"][0]["cost_to_tenth_note"]  # written before issue 11: read without it
+    summary.write_text(json.dumps(document))
+    assert [run.label for run in read_summary(tmp_path)[1]] == ["default", "fas, scaled", "diverged"]
     document = json.loads(good)
     del document["runs"][0]["total_cost"]
     summary.write_text(json.dumps(document))

@@ -23,6 +23,10 @@ def test_cost_to_tenth_never_reached_is_none():
     run = record("a", [1.0, 0.5, 0.2, 0.1000001])
     assert run.cost_to_tenth is None and run.seconds_to_tenth is None
     assert run.summary_entry()["cost_to_tenth"] is None
+    assert run.summary_entry()["cost_to_tenth_note"] == run.cost_to_tenth_note
+    assert run.cost_to_tenth_note.startswith("never reached: the lowest logged error 0.1 is 0.1 of the initial 1 ")
+    assert record("b", [math.nan, 0.5]).cost_to_tenth_note == "the initial error is nan, so 1/10 of it is undefined"
+    assert record("c", [1.0, 0.05]).cost_to_tenth_note is None
 
 
 def test_cost_to_tenth_crossed_between_points_reports_the_next_logged_point():
