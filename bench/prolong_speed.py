@@ -338,7 +338,7 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from prolong_large import gradient_times_text, kronecker_matching_start, problem_for, seconds_to_gradient
 
-    from graphprolong import torch_backend
+    from graphprolong import torch_backend, torch_optimizers
 
     structured = problem_for(m, 1.0)
     start = kronecker_matching_start(structured)
@@ -355,9 +355,9 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     else:
         row["reference"], threshold = None, -np.inf
     objective = torch_backend.TorchObjective(structured, device=args.device)
-    scale = torch_backend.gradient_scale(structured)
+    scale = structured.gradient_scale
     begin = time.perf_counter()
-    P, iterations, reason, log = torch_backend.minimize(
+    P, iterations, reason, log = torch_optimizers.minimize(
         objective, objective.tensor(start), min_gradient_norm=1e-10 * scale, max_time=args.ours_max_time,
     )
     seconds = time.perf_counter() - begin

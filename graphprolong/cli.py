@@ -24,10 +24,9 @@ import numpy as np
 
 from . import __version__
 from .checks import check_positive_int, orthonormality_error
-from .cache import METHODS as CACHE_METHODS
-from .export import LINEAGES as EXPORT_LINEAGES
+from .cache import PROLONGATION_METHODS
 from .export import structured_wanted
-from .graphs import GRAPH_SPEC_FORMS, lineage_spec, parse_graph_spec
+from .lineages import GRAPH_SPEC_FORMS, LINEAGE_KINDS, parse_graph_spec, parse_lineage_spec
 from .io import atomic_write_bytes, save_prolongation
 from .matching import MATCHERS
 from .operators import StructuredMatrices, structured_matrices
@@ -37,7 +36,8 @@ from .solver import BACKENDS, INITIALISATIONS, OPTIMIZERS, solve
 from .spectral import spectral_prolongation
 from .torch_backend import DTYPES, resolve_device  # torch itself is imported only when the backend runs
 
-METHODS = ("optimize", "spectral")
+#: How ``graphprolong solve`` makes its map.
+SOLVE_METHODS = ("optimize", "spectral")
 
 #: Options of graphprolong.solve set by ``--optimizer``, ``--backend``, ...: argparse destination = solve keyword.
 SOLVER_OPTIONS = ("optimizer", "backend", "device", "dtype", "init", "matcher", "restarts", "max_iterations", "max_time")
@@ -62,7 +62,7 @@ def _check_device(args: argparse.Namespace) -> str | None:
 
 def _graph(spec: str, options: dict):
     """The graph of ``spec``: a lineage spec as StructuredMatrices where the options want it, else a networkx graph."""
-    lineage = lineage_spec(spec) if structured_wanted(options) else None
+    lineage = parse_lineage_spec(spec) if structured_wanted(options) else None
     return structured_matrices(*lineage) if lineage is not None else parse_graph_spec(spec)
 
 
@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve_parser.add_argument("--small", required=True, metavar="SPEC", help="the small graph G1")
     solve_parser.add_argument("--large", required=True, metavar="SPEC", help="the large graph G2 (at least as many vertices)")
     solve_parser.add_argument("--s", type=float, required=True, help="locality weight in [0, 1] (0: diffusion only, 1: locality only)")
-    solve_parser.add_argument("--method", choices=METHODS, default="optimize", help="Stiefel optimisation, or the s = 0 spectral closed form U2 M U1^T (default: optimize)")
+    solve_parser.add_argument("--method", choices=SOLVE_METHODS, default="optimize", help="Stiefel optimisation, or the s = 0 spectral closed form U2 M U1^T (default: optimize)")
     solve_parser.add_argument("--alpha", type=float, default=None, help="fix the diffusion scale factor (default: optimised)")
     solve_parser.add_argument("--beta", type=float, default=None, help="fix the locality scale factor (default: optimised)")
     _add_solver_options(solve_parser)
@@ -378,11 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
         "as .npz (P_0, P_1, ... and JSON metadata), .mtx (one MatrixMarket file per map, plus a .json manifest) "
         "or .pt (torch). Read them back with graphprolong.export.load_prolongations.",
     )
-    export_parser.add_argument("--lineage", required=True, choices=list(EXPORT_LINEAGES), help="the lineage")
+    export_parser.add_argument("--lineage", required=True, choices=list(LINEAGE_KINDS), help="the lineage")
     export_parser.add_argument("--sizes", required=True, help="comma-separated sizes, e.g. 16,32,64 or 7x7,14x14,28x28 for grids")
     export_parser.add_argument("--s", type=float, default=0.0, help="locality weight in [0, 1] (default: 0)")
     export_parser.add_argument(
-        "--method", choices=CACHE_METHODS, default="auto",
+        "--method", choices=PROLONGATION_METHODS, default="auto",
         help="how missing maps are computed (default: auto: spectral at s = 0, else the lineage's recipe at s "
         "(the *-interpolation ones at s = 1), else optimize; recipe: a closed-form recipe, see 'graphprolong recipes list')",
     )

@@ -31,20 +31,12 @@ import numpy as np
 import scipy.io
 
 from .checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
-from .cache import METHODS, get_prolongation  # METHODS: how missing maps are computed (re-exported)
-from .graphs import cycle_graph, grid_graph, path_graph
+from .cache import PROLONGATION_METHODS, get_prolongation
 from .io import array_checksum, atomic_write_bytes
+from .lineages import lineage_kind
 from .operators import structured_matrices
 
-__all__ = ["FORMATS", "LINEAGES", "METHODS", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain", "structured_wanted"]
-
-#: Lineage names of ``graphprolong export`` and their graph builders.
-LINEAGES = {
-    "path": lambda size: path_graph(size[0]),
-    "cycle": lambda size: cycle_graph(size[0]),
-    "grid": lambda size: grid_graph(size),
-    "grid:periodic": lambda size: grid_graph(size, periodic=True),
-}
+__all__ = ["FORMATS", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain", "structured_wanted"]
 
 
 def structured_wanted(options: dict[str, Any]) -> bool:
@@ -64,11 +56,11 @@ FORMATS = (".npz", ".mtx", ".pt")
 
 def parse_sizes(text: str, *, lineage: str) -> list[tuple[int, ...]]:
     """Parse ``"16,32,64"`` (1-D) or ``"7x7,14x14,28x28"`` (grids) into size tuples."""
-    check_choice("lineage", lineage, LINEAGES)
-    pattern = r"\d+(x\d+)*" if lineage.startswith("grid") else r"\d+"
+    kind = lineage_kind(lineage)
+    pattern = r"\d+" if kind.one_dimensional else r"\d+(x\d+)*"
     items = [item.strip() for item in str(text).split(",")]
     if len(items) < 2 or not all(re.fullmatch(pattern, item) for item in items):
-        example = "7x7,14x14,28x28" if lineage.startswith("grid") else "16,32,64"
+        example = "16,32,64" if kind.one_dimensional else "7x7,14x14,28x28"
         raise ValueError(f"sizes must be at least two comma-separated sizes like {example!r} for {lineage}; got {text!r}")
     sizes = [tuple(int(part) for part in item.split("x")) for item in items]
     if len({len(size) for size in sizes}) != 1:
@@ -121,12 +113,12 @@ def prolongation_chain(
     """
     from . import __version__
 
-    build = LINEAGES[check_choice("lineage", lineage, LINEAGES)]
-    check_choice("method", method, METHODS)
+    kind = lineage_kind(lineage)
+    check_choice("method", method, PROLONGATION_METHODS)
     if structured_wanted(options):
-        graphs = [structured_matrices(lineage, size) for size in sizes]
+        graphs = [structured_matrices(kind, size) for size in sizes]
     else:
-        graphs = [build(size) for size in sizes]
+        graphs = [kind.graph(size) for size in sizes]
     maps, steps = [], []
     for small, large in zip(graphs, graphs[1:]):
         P, entry = get_prolongation(

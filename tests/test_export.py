@@ -81,10 +81,10 @@ def test_cli_export_and_unknown_format(tmp_path, capsys):
 
 
 def test_methods_and_lineages_include_the_recipes():
-    from graphprolong import cache, export, recipes
+    from graphprolong import cache, lineages, recipes
 
-    assert export.METHODS == cache.METHODS and "recipe" in export.METHODS
-    assert set(export.LINEAGES) == set(recipes.LINEAGES)
+    assert "recipe" in cache.PROLONGATION_METHODS
+    assert {recipe.lineage for recipe in recipes.RECIPES.values()} == set(lineages.LINEAGE_KINDS)
 
 
 def test_recipe_chain_records_its_recipes(tmp_path):

@@ -119,7 +119,7 @@ def test_structured_matrices_is_graph_matrices():
 
 
 def test_validation_messages():
-    with pytest.raises(ValueError, match="valid structured kinds are: cycle, grid, grid:periodic, path"):
+    with pytest.raises(ValueError, match="valid lineages are: cycle, grid, grid:periodic, path"):
         structured_matrices("torus", (3, 3))
     with pytest.raises(ValueError, match="a path has one dimension; got shape \\(3, 3\\)"):
         structured_matrices("path", (3, 3))
