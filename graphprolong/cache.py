@@ -21,7 +21,6 @@ import hashlib
 import inspect
 import json
 import logging
-import math
 import os
 import warnings
 from pathlib import Path
@@ -144,6 +143,37 @@ def _label(method: str, recipe: Recipe | None) -> str:
     return f"recipe {recipe.name} v{recipe.version}" if recipe is not None else method
 
 
+def _key_parameters(problem: ProlongationProblem, resolved: str, chosen: Recipe | None, solve_options: dict) -> dict[str, Any]:
+    """Everything besides the graphs that shapes the map: the key's parameters."""
+    parameters: dict[str, Any] = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": resolved}
+    if resolved == "optimize":
+        parameters["solve"] = solve_options
+    if resolved == "spectral" and any(isinstance(side, StructuredMatrices) and len(side.sizes) > 1 for side in (problem.small, problem.large)):
+        # U2 M U1^T depends on the eigenbasis chosen in repeated eigenvalues: Kronecker products of the
+        # factors' eigenvectors for a structured grid, numpy.linalg.eigh of L for a networkx graph (and for
+        # a structured path or cycle, whose one factor is L).  Both are exact optima.
+        parameters["eigenbasis"] = "kronecker-factors"
+    if chosen is not None:
+        parameters["recipe"] = chosen.to_dict()
+    return parameters
+
+
+def _load_entry(path: Path, shape: tuple[int, int], label: str) -> tuple[np.ndarray, dict] | None:
+    """The entry at ``path`` as ``(P, metadata)``; None (with a warning when it exists) when it is missing or unusable."""
+    if not path.exists():
+        return None
+    try:
+        P, metadata = load_prolongation(path)
+    except ValueError as error:
+        warnings.warn(f"cache entry {path} is unusable ({error}); recomputing it", stacklevel=3)
+        return None
+    if P.shape != shape:
+        warnings.warn(f"cache entry {path} has shape {P.shape}, expected {shape}; recomputing it", stacklevel=3)
+        return None
+    logger.debug("cache hit %s (%s)", path, label)
+    return P, metadata
+
+
 def get_prolongation(
     G_small: nx.Graph | GraphMatrices,
     G_large: nx.Graph | GraphMatrices,
@@ -228,32 +258,16 @@ def get_prolongation(
             beta=problem.beta if problem.beta is not None else own_beta,
         )
     solve_options = _solve_parameters(dict(solve_options, rng=seed))
-    parameters: dict[str, Any] = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": resolved}
-    if resolved == "optimize":
-        parameters["solve"] = solve_options
-    if resolved == "spectral" and any(isinstance(side, StructuredMatrices) and len(side.sizes) > 1 for side in (problem.small, problem.large)):
-        # U2 M U1^T depends on the eigenbasis chosen in repeated eigenvalues: Kronecker products of the
-        # factors' eigenvectors for a structured grid, numpy.linalg.eigh of L for a networkx graph (and for
-        # a structured path or cycle, whose one factor is L).  Both are exact optima.
-        parameters["eigenbasis"] = "kronecker-factors"
-    if chosen is not None:
-        parameters["recipe"] = chosen.to_dict()
+    parameters = _key_parameters(problem, resolved, chosen, solve_options)
     try:
         key = cache_key(problem.small, problem.large, parameters)
     except TypeError as error:
         raise TypeError(f"solve options must be JSON-serialisable to key the cache: {error}") from None
     path = cache_directory(cache_dir) / f"{key}.npz"
     label = _label(resolved, chosen)
-    if path.exists():
-        try:
-            P, metadata = load_prolongation(path)
-        except ValueError as error:
-            warnings.warn(f"cache entry {path} is unusable ({error}); recomputing it", stacklevel=2)
-        else:
-            if P.shape == problem.shape:
-                logger.debug("cache hit %s (%s)", path, label)
-                return (P, metadata) if return_metadata else P
-            warnings.warn(f"cache entry {path} has shape {P.shape}, expected {problem.shape}; recomputing it", stacklevel=2)
+    entry = _load_entry(path, problem.shape, label)
+    if entry is not None:
+        return entry if return_metadata else entry[0]
     logger.debug("cache miss %s (%s%s)", path, label, ", chosen by method='auto'" if method == "auto" else "")
     P, details = _compute(problem, resolved, chosen, shapes, solve_options)
     terms = problem.terms(P)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .geometry import qr_orthonormal
 from .problem import ProlongationProblem
+from .run_options import RunOptions
 
 __all__ = ["PYMANOPT_OPTIMIZERS", "run_pymanopt"]
 
@@ -94,36 +95,25 @@ def _pymanopt_problem(problem: ProlongationProblem, manifold, backend: str, trac
     return pymanopt.Problem(manifold, pymanopt.function.autograd(manifold)(trace(_autograd_cost(problem))))
 
 
-def run_pymanopt(
-    problem: ProlongationProblem,
-    start: np.ndarray,
-    *,
-    backend: str,
-    optimizer: str,
-    max_iterations: int,
-    min_gradient_norm: float,
-    max_time: float,
-    optimizer_options: dict,
-    device: str,
-    dtype: str,
-) -> tuple[np.ndarray, int, str, dict]:
+def run_pymanopt(problem: ProlongationProblem, start: np.ndarray, options: RunOptions) -> tuple[np.ndarray, int, str, dict]:
     """One pymanopt run from ``start``: ``(P, iterations, stopping reason, log)`` (the shape of every backend's run).
 
-    ``device`` and ``dtype`` are the torch backend's and ignored here.
+    ``options.device`` and ``options.dtype`` are the torch backend's and ignored here.
     """
     log = {"time": [], "objective": [], "gradient_norm": []}
     gradient_norm = float(np.linalg.norm(problem.riemannian_gradient(start)))
-    if gradient_norm <= min_gradient_norm:
+    if gradient_norm <= options.min_gradient_norm:
         log.update(time=[0.0], objective=[problem.objective(start)], gradient_norm=[gradient_norm])
         return start, 0, "Terminated - the starting point is critical (gradient below tolerance)", log
     from pymanopt.manifolds import Stiefel
 
     manifold = Stiefel(*problem.shape)
-    instance = _optimizer_class(optimizer)(
-        verbosity=0, log_verbosity=1, max_iterations=max_iterations, min_gradient_norm=min_gradient_norm,
-        max_time=max_time, **optimizer_options,
+    instance = _optimizer_class(options.optimizer)(
+        verbosity=0, log_verbosity=1, max_iterations=options.max_iterations, min_gradient_norm=options.min_gradient_norm,
+        max_time=options.max_time, **options.optimizer_options,
     )
-    result = instance.run(_pymanopt_problem(problem, manifold, backend, lambda cost: _Trace(cost, log)), initial_point=start)
+    trace = lambda cost: _Trace(cost, log)  # noqa: E731
+    result = instance.run(_pymanopt_problem(problem, manifold, options.backend, trace), initial_point=start)
     iterations_log = result.log["iterations"] if result.log and "iterations" in result.log else {}
     log["gradient_norm"] += [float(g) for g in iterations_log.get("gradient_norm", [])]
     # QR retractions keep ||P^T P - I|| near 1e-15; re-orthonormalise anyway so

@@ -2,8 +2,7 @@
 
 :func:`solve` runs an optimiser from one or more starting points and returns a
 :class:`SolveResult`.  The *how* is a registry of backends (:data:`BACKENDS`),
-one signature each, ``run(problem, start, *, backend, optimizer, max_iterations,
-min_gradient_norm, max_time, optimizer_options, device, dtype) ->
+one signature each, ``run(problem, start, options: RunOptions) ->
 (P, iterations, stopping reason, log)``:
 
 * ``"analytic"``: pymanopt with the closed-form gradient and Hessian of
@@ -30,6 +29,7 @@ from .checks import check_choice, check_positive, check_positive_int, orthonorma
 from .matching import MATCHERS
 from .problem import ProlongationProblem
 from .pymanopt_backend import run_pymanopt
+from .run_options import RunOptions
 from .starts import INITIALISATIONS, initial_point
 from .torch_backend import run_torch
 
@@ -132,17 +132,17 @@ def _append_run(history: dict, run_log: dict) -> None:
         history[key] += [offset + t for t in values] if key == "time" else values
 
 
-def _run_restart(problem: ProlongationProblem, start: np.ndarray, *, alpha_one: bool, options: dict) -> tuple:
+def _run_restart(problem: ProlongationProblem, start: np.ndarray, *, alpha_one: bool, options: RunOptions) -> tuple:
     """One restart: ``(P, iterations, reason, history)``; with ``alpha_one``, first a run at alpha = 1."""
-    run = BACKENDS[options["backend"]]
+    run = BACKENDS[options.backend]
     history = {"time": [], "objective": [], "gradient_norm": []}
     P, iterations, prefix = start, 0, ""
     if alpha_one:
         frozen = ProlongationProblem(problem.small, problem.large, s=problem.s, alpha=1.0, beta=problem.beta)
-        P, iterations, frozen_reason, run_log = run(frozen, P, **options)
+        P, iterations, frozen_reason, run_log = run(frozen, P, options)
         _append_run(history, run_log)
         prefix = f"alpha = 1 phase: {frozen_reason}; alpha released: "
-    P, more, reason, run_log = run(problem, P, **options)
+    P, more, reason, run_log = run(problem, P, options)
     _append_run(history, run_log)
     return P, iterations + more, prefix + reason, history
 
@@ -222,16 +222,16 @@ def solve(
     check_choice("matcher", matcher, MATCHERS)
     check_choice("scale_start", scale_start, SCALE_STARTS)
     restarts = check_positive_int("restarts", restarts)
-    options = {
-        "backend": check_choice("backend", backend, BACKENDS),
-        "optimizer": check_choice("optimizer", optimizer, OPTIMIZERS),
-        "max_iterations": check_positive_int("max_iterations", max_iterations),
-        "min_gradient_norm": check_positive("tolerance", tolerance) * problem.gradient_scale,
-        "max_time": check_positive("max_time", max_time),
-        "optimizer_options": dict(optimizer_options or {}),
-        "device": device,
-        "dtype": dtype,
-    }
+    options = RunOptions(
+        backend=check_choice("backend", backend, BACKENDS),
+        optimizer=check_choice("optimizer", optimizer, OPTIMIZERS),
+        max_iterations=check_positive_int("max_iterations", max_iterations),
+        min_gradient_norm=check_positive("tolerance", tolerance) * problem.gradient_scale,
+        max_time=check_positive("max_time", max_time),
+        optimizer_options=dict(optimizer_options or {}),
+        device=device,
+        dtype=dtype,
+    )
     rng = np.random.default_rng(rng)
     alpha_one = problem.alpha is None and (scale_start == "alpha-one" or (scale_start == "auto" and problem.s == 0.0))
     begin = time.perf_counter()

@@ -16,7 +16,6 @@ torch is optional (the ``torch`` extra) and imported inside the functions only:
 from __future__ import annotations
 
 import logging
-import math
 import re
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from .checks import check_choice
 from .operators import StructuredOperator
 from .optional import require_torch
 from .problem import ProlongationProblem
+from .run_options import RunOptions
 from .torch_optimizers import minimize, orthonormalise
 
 __all__ = ["DEVICES", "DTYPES", "TorchObjective", "resolve_device", "run_torch", "to_numpy"]
@@ -174,27 +174,15 @@ def to_numpy(P) -> np.ndarray:
     return orthonormalise(P.to(require_torch().float64)).cpu().numpy()
 
 
-def run_torch(
-    problem: ProlongationProblem,
-    start: np.ndarray,
-    *,
-    backend: str,
-    optimizer: str,
-    max_iterations: int,
-    min_gradient_norm: float,
-    max_time: float,
-    optimizer_options: dict,
-    device: str,
-    dtype: str,
-) -> tuple[np.ndarray, int, str, dict]:
+def run_torch(problem: ProlongationProblem, start: np.ndarray, options: RunOptions) -> tuple[np.ndarray, int, str, dict]:
     """One run of :mod:`graphprolong.torch_optimizers` from ``start`` on ``device``: ``(P, iterations, reason, log)``.
 
     The signature of every entry of :data:`graphprolong.solver.BACKENDS`; ``P``
     is returned as float64 numpy, re-orthonormalised in float64.
     """
-    objective = TorchObjective(problem, device=device, dtype=dtype)
+    objective = TorchObjective(problem, device=options.device, dtype=options.dtype)
     P, iterations, reason, log = minimize(
-        objective, objective.tensor(start), method=optimizer, max_iterations=max_iterations,
-        min_gradient_norm=min_gradient_norm, max_time=max_time, **optimizer_options,
+        objective, objective.tensor(start), method=options.optimizer, max_iterations=options.max_iterations,
+        min_gradient_norm=options.min_gradient_norm, max_time=options.max_time, **options.optimizer_options,
     )
     return to_numpy(P), iterations, reason, log

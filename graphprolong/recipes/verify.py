@@ -262,26 +262,12 @@ def verify_recipe(
     scale = problem.gradient_scale
     relative_curvature = curvature["min_curvature"] / scale
     report = {
-        "recipe": recipe.name,
-        "lineage": recipe.lineage,
-        "shape_small": shape_small,
-        "shape_large": shape_large,
-        "n_small": problem.shape[1],
-        "n_large": problem.shape[0],
-        "s": problem.s,
-        "alpha": terms.alpha,
-        "beta": terms.beta,
-        "orthonormality_error": orthonormality_error(P),
-        "objective": terms.objective,
-        "diffusion": terms.diffusion,
-        "locality": terms.locality,
-        "lower_bound": lower_bound,
-        "gap": terms.objective - lower_bound,
-        "gradient_norm": gradient_norm,
-        "relative_gradient": gradient_norm / scale,
-        "gradient_scale": scale,
-        "min_curvature": curvature["min_curvature"],
-        "relative_min_curvature": relative_curvature,
+        "recipe": recipe.name, "lineage": recipe.lineage, "shape_small": shape_small, "shape_large": shape_large,
+        "n_small": problem.shape[1], "n_large": problem.shape[0], "s": problem.s, "alpha": terms.alpha, "beta": terms.beta,
+        "orthonormality_error": orthonormality_error(P), "objective": terms.objective, "diffusion": terms.diffusion,
+        "locality": terms.locality, "lower_bound": lower_bound, "gap": terms.objective - lower_bound,
+        "gradient_norm": gradient_norm, "relative_gradient": gradient_norm / scale, "gradient_scale": scale,
+        "min_curvature": curvature["min_curvature"], "relative_min_curvature": relative_curvature,
         "max_decrease": curvature["max_decrease"],
         "second_order_ok": bool(
             relative_curvature >= -SECOND_ORDER_TOLERANCES["curvature"]
@@ -292,20 +278,27 @@ def verify_recipe(
     report["check_seconds"] = time.perf_counter() - started
     logger.debug("verify_recipe %s %s: %s", recipe.name, shape_small, report)
 
-    report.update(fresh_objective=None, fresh_iterations=None, fresh_seconds=None, fresh_stopping_reason=None, fresh_skipped=None)
-    if not compare_optimisation:
-        report["fresh_skipped"] = "not requested"
-    elif problem.shape[0] > max_optimisation_size:
-        report["fresh_skipped"] = f"n_large = {problem.shape[0]} > max_optimisation_size = {max_optimisation_size}"
+    report.update(_fresh_optimisation(problem, rng, compare=compare_optimisation, max_size=max_optimisation_size,
+                                      max_iterations=max_iterations, max_seconds=max_optimisation_seconds))
+    return report
+
+
+def _fresh_optimisation(problem: ProlongationProblem, rng, *, compare: bool, max_size: int, max_iterations: int, max_seconds: float) -> dict:
+    """The ``fresh_*`` entries of a :func:`verify_recipe` report: a solve from the matching start, or why it was skipped."""
+    fresh = dict(fresh_objective=None, fresh_iterations=None, fresh_seconds=None, fresh_stopping_reason=None, fresh_skipped=None)
+    if not compare:
+        fresh["fresh_skipped"] = "not requested"
+    elif problem.shape[0] > max_size:
+        fresh["fresh_skipped"] = f"n_large = {problem.shape[0]} > max_optimisation_size = {max_size}"
     else:
-        result = solve(problem, init="matching", rng=rng, max_iterations=max_iterations, max_time=max_optimisation_seconds)
-        report.update(
+        result = solve(problem, init="matching", rng=rng, max_iterations=max_iterations, max_time=max_seconds)
+        fresh.update(
             fresh_objective=result.objective,
             fresh_iterations=result.iterations,
             fresh_seconds=result.time,
             fresh_stopping_reason=result.stopping_reason,
         )
-    return report
+    return fresh
 
 
 def verification_passed(report: dict, *, gradient_tolerance: float = 1e-6) -> bool:
