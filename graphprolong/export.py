@@ -35,6 +35,7 @@ from .cache import PROLONGATION_METHODS, get_prolongation
 from .io import array_checksum, atomic_write_bytes
 from .lineages import lineage_kind
 from .operators import structured_matrices
+from .optional import require_torch
 
 __all__ = ["FORMATS", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain", "structured_wanted"]
 
@@ -155,7 +156,7 @@ def export_chain(path: str | os.PathLike, maps: Sequence[np.ndarray], metadata: 
         arrays = {f"P_{k}": P for k, P in enumerate(maps)}
         return [atomic_write_bytes(path, lambda file: np.savez(file, metadata=np.array(json.dumps(metadata)), **arrays))]
     if suffix == ".pt":
-        torch = _torch()
+        torch = require_torch("the .pt export format")
         payload = {"P": [torch.from_numpy(P) for P in maps], "metadata": metadata}
         return [atomic_write_bytes(path, lambda file: torch.save(payload, file))]
     written = []
@@ -168,21 +169,13 @@ def export_chain(path: str | os.PathLike, maps: Sequence[np.ndarray], metadata: 
     return written
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is installed with the project
-        raise ImportError("the .pt format needs torch: pip install torch") from None
-    return torch
-
-
 def _read(path: Path) -> tuple[list[np.ndarray], dict[str, Any]]:
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
             metadata = json.loads(str(data["metadata"]))
             return [np.array(data[f"P_{k}"]) for k in range(metadata["count"])], metadata
     if path.suffix == ".pt":
-        payload = _torch().load(path, weights_only=True)
+        payload = require_torch("the .pt export format").load(path, weights_only=True)
         return [tensor.numpy() for tensor in payload["P"]], payload["metadata"]
     manifest = path.with_suffix(".json")
     metadata = json.loads(manifest.read_text())

@@ -49,9 +49,9 @@ def resolve_device(device: str = "auto"):
     ``"auto"`` is CUDA when torch sees a GPU, else the CPU.  ``ValueError``
     for any other name, and when CUDA is asked for but not available.
     """
-    torch = require_torch()
     if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         raise ValueError(f"unknown device {device!r}; valid devices are: {', '.join(DEVICES)} (or cuda:N)")
+    torch = require_torch()
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -163,6 +163,16 @@ def test_graphprolong_imports_and_runs_without_torch():
         "    assert 'pip install torch' in str(error), error\n"
         "else:\n"
         "    raise AssertionError('no ImportError without torch')\n"
+        "problem = graphprolong.ProlongationProblem(graphprolong.path_graph(4), graphprolong.path_graph(8), s=0.5)\n"
+        "analytic = graphprolong.solve(problem)\n"
+        "autograd = graphprolong.solve(problem, backend='autograd')\n"
+        "assert abs(analytic.objective - autograd.objective) <= 1e-10 * analytic.objective\n"
+        "try:\n"
+        "    graphprolong.solve(problem, backend='torch', device='cpu')\n"
+        "except ImportError as error:\n"
+        "    assert \"graphprolong[torch]\" in str(error), error\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError without torch')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
