@@ -30,7 +30,8 @@ import networkx as nx
 import numpy as np
 
 from .checks import check_choice
-from .io import array_checksum, load_prolongation, save_prolongation
+from .io import load_prolongation, prolongation_record, save_prolongation
+from .kronecker import KroneckerMap
 from .matrices import GraphMatrices, graph_matrices
 from .operators import StructuredMatrices
 from .problem import ProlongationProblem
@@ -97,10 +98,29 @@ def cache_key(G_small: nx.Graph | GraphMatrices, G_large: nx.Graph | GraphMatric
 # The cache
 
 
-def _plan(problem: ProlongationProblem, method: str, recipe_name: str | None, alpha, beta) -> tuple[str, Recipe | None, tuple | None]:
+def _factored_plan(problem: ProlongationProblem, method: str, recipe_name: str | None, alpha, beta) -> tuple[str, Recipe, tuple]:
+    """The plan of a factored request: a recipe with a Kronecker form (``ValueError`` otherwise)."""
+    if method not in ("recipe", "auto"):
+        raise ValueError(f"factored=True needs a Kronecker recipe (method='recipe' or 'auto'); got method={method!r}")
+    if recipe_name is not None:
+        recipe, shapes = resolve_recipe(problem, recipe_name, alpha=alpha, beta=beta)
+        return "recipe", recipe, shapes
+    found = [recipe for recipe in matching_recipes(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
+             if recipe.kronecker or recipe.one_dimensional]
+    if not found:
+        raise ValueError(
+            f"factored=True: no registered recipe with a Kronecker form gives the optimum at s = {problem.s:g} for these graphs "
+            "(grid-fold and grid-periodic-cover at s = 0, grid-periodic-interpolation at s = 1; every path and cycle recipe)"
+        )
+    return "recipe", found[0], recipe_shapes(found[0], problem.small, problem.large)
+
+
+def _plan(problem: ProlongationProblem, method: str, recipe_name: str | None, alpha, beta, *, factored: bool = False) -> tuple[str, Recipe | None, tuple | None]:
     """Resolve ``method`` to ``(method, recipe, shapes)``; ``"auto"`` becomes spectral, recipe or optimize."""
     if recipe_name is not None and method not in ("recipe", "auto"):
         raise ValueError(f"a recipe ({recipe_name!r}) needs method='recipe' (or 'auto'); got method={method!r}")
+    if factored:
+        return _factored_plan(problem, method, recipe_name, alpha, beta)
     if method == "recipe" or (method == "auto" and recipe_name is not None):
         return ("recipe", *resolve_recipe(problem, recipe_name, alpha=alpha, beta=beta))
     if method == "auto":
@@ -113,9 +133,9 @@ def _plan(problem: ProlongationProblem, method: str, recipe_name: str | None, al
     return method, None, None
 
 
-def _compute(problem: ProlongationProblem, method: str, recipe: Recipe | None, shapes, solve_options: dict) -> tuple[np.ndarray, dict]:
+def _compute(problem: ProlongationProblem, method: str, recipe: Recipe | None, shapes, solve_options: dict, *, factored: bool) -> tuple:
     if method == "recipe":
-        return recipe.generator(*shapes), {}
+        return recipe.make(*shapes, factored=factored), {}
     if method == "spectral":
         return spectral_prolongation(problem), {}
     result = solve(problem, **solve_options)
@@ -137,6 +157,18 @@ def _solve_parameters(options: dict[str, Any]) -> dict[str, Any]:
         raise TypeError(f"get_prolongation got solve options that graphprolong.solve does not take: {', '.join(unknown)}; "
                         f"valid options are: {', '.join(sorted(defaults))}")
     return {**defaults, **options}
+
+
+#: A factored map with more entries than this is not materialised to record its objective (None instead).
+DENSE_OBJECTIVE_LIMIT = 2**22
+
+
+def _objective(problem: ProlongationProblem, P) -> float | None:
+    if isinstance(P, KroneckerMap):
+        if P.shape[0] * P.shape[1] > DENSE_OBJECTIVE_LIMIT:
+            return None
+        P = P.dense()
+    return problem.terms(P).objective
 
 
 def _label(method: str, recipe: Recipe | None) -> str:
@@ -186,8 +218,9 @@ def get_prolongation(
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     return_metadata: bool = False,
+    factored: bool = False,
     **solve_options,
-) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
+) -> np.ndarray | KroneckerMap | tuple[np.ndarray | KroneckerMap, dict[str, Any]]:
     """Return the prolongation ``P`` for two graphs, from the cache when it has it.
 
     Parameters
@@ -216,6 +249,13 @@ def get_prolongation(
         Seed of the solver's random restarts (part of the key of optimised maps).
     cache_dir : path, optional
         Cache folder (see :func:`cache_directory`).
+    factored : bool
+        Return (and cache) ``P`` as a :class:`~graphprolong.kronecker.KroneckerMap`,
+        its per-axis factors: for the recipes that are Kronecker products
+        (``grid-fold``, ``grid-periodic-cover``, ``grid-periodic-interpolation``,
+        and every path and cycle recipe); ``ValueError`` otherwise.  Give the
+        graphs as :func:`~graphprolong.operators.structured_matrices` for
+        large grids: neither graph nor map is then ever built at full size.
     return_metadata : bool
         Also return the entry's metadata: the resolved ``method``, the
         ``recipe`` (as :meth:`Recipe.to_dict`) when one made ``P``, ``key``,
@@ -249,7 +289,7 @@ def get_prolongation(
     """
     check_choice("method", method, PROLONGATION_METHODS)
     problem = ProlongationProblem(G_small, G_large, s=s, alpha=alpha, beta=beta)
-    resolved, chosen, shapes = _plan(problem, method, recipe, alpha, beta)
+    resolved, chosen, shapes = _plan(problem, method, recipe, alpha, beta, factored=factored)
     if chosen is not None:
         own_alpha, own_beta = chosen.scales(*shapes)
         problem = ProlongationProblem(
@@ -259,6 +299,8 @@ def get_prolongation(
         )
     solve_options = _solve_parameters(dict(solve_options, rng=seed))
     parameters = _key_parameters(problem, resolved, chosen, solve_options)
+    if factored:
+        parameters["form"] = "kronecker"  # only factored entries carry it: the keys of dense ones are unchanged
     try:
         key = cache_key(problem.small, problem.large, parameters)
     except TypeError as error:
@@ -269,13 +311,12 @@ def get_prolongation(
     if entry is not None:
         return entry if return_metadata else entry[0]
     logger.debug("cache miss %s (%s%s)", path, label, ", chosen by method='auto'" if method == "auto" else "")
-    P, details = _compute(problem, resolved, chosen, shapes, solve_options)
-    terms = problem.terms(P)
+    P, details = _compute(problem, resolved, chosen, shapes, solve_options, factored=factored)
     metadata = {
-        **parameters, **details, "requested_method": method, "key": key, "objective": terms.objective,
+        **parameters, **details, "requested_method": method, "key": key, "objective": _objective(problem, P),
         "n_small": problem.shape[1], "n_large": problem.shape[0],
     }
     save_prolongation(path, P, metadata=metadata)
     if return_metadata:
-        return P, dict(metadata, checksum=array_checksum(np.asarray(P, dtype=float)), shape=list(P.shape))
+        return P, prolongation_record(P, metadata)
     return P

@@ -124,7 +124,7 @@ def _export_command(args: argparse.Namespace) -> int:
     _check_device(args)
     maps, metadata = prolongation_chain(
         args.lineage, sizes, s=args.s, method=args.method, recipe=args.recipe, seed=args.seed, cache_dir=args.cache_dir,
-        alpha=args.alpha, beta=args.beta, **_solver_options(args),
+        alpha=args.alpha, beta=args.beta, **_solver_options(args), **({"factored": True} if args.factored else {}),
     )
     written = export_chain(args.output, maps, metadata)
     for k, (P, step) in enumerate(zip(maps, metadata["steps"])):
@@ -255,6 +255,11 @@ def _add_export_parser(commands) -> None:
         "(the *-interpolation ones at s = 1), else optimize; recipe: a closed-form recipe, see 'graphprolong recipes list')",
     )
     export_parser.add_argument("--recipe", default=None, metavar="NAME", help="the recipe of --method recipe (default: the lineage's preferred recipe at s)")
+    export_parser.add_argument(
+        "--factored", action="store_true",
+        help="write each map as its per-axis Kronecker factors (Kronecker recipes: grid-fold, grid-periodic-cover, "
+        "grid-periodic-interpolation, and every 1-D recipe): large grids without an N x n array",
+    )
     export_parser.add_argument("--cache-dir", default=None, help="cache folder (default: $GRAPHPROLONG_CACHE, else the user cache)")
     export_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.npz, FILE.mtx or FILE.pt")
     export_parser.set_defaults(handler=_export_command)

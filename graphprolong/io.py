@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from .checks import ORTHONORMAL_TOLERANCE, orthonormality_error
+from .kronecker import KroneckerMap
 
-__all__ = ["array_checksum", "atomic_write_bytes", "load_prolongation", "save_prolongation"]
+__all__ = ["array_checksum", "atomic_write_bytes", "load_prolongation", "map_checksum", "prolongation_record", "save_prolongation"]
 
 
 def array_checksum(array: np.ndarray) -> str:
@@ -55,19 +56,45 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def save_prolongation(path: str | os.PathLike, P: np.ndarray, *, metadata: dict[str, Any]) -> Path:
+def map_checksum(P: np.ndarray | KroneckerMap) -> str:
+    """:func:`array_checksum` of an array; for a :class:`~graphprolong.kronecker.KroneckerMap`, the SHA-256 of its factors' checksums."""
+    if not isinstance(P, KroneckerMap):
+        return array_checksum(np.asarray(P, dtype=float))
+    digest = hashlib.sha256(b"kronecker")
+    for factor in P.factors:
+        digest.update(array_checksum(np.asarray(factor, dtype=float)).encode())
+    return digest.hexdigest()
+
+
+def _arrays(P: np.ndarray | KroneckerMap) -> dict[str, np.ndarray]:
+    if isinstance(P, KroneckerMap):
+        return {f"P_factor_{axis}": np.asarray(factor, dtype=float) for axis, factor in enumerate(P.factors)}
+    return {"P": np.asarray(P, dtype=float)}
+
+
+def prolongation_record(P: np.ndarray | KroneckerMap, metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` with what :func:`save_prolongation` adds: ``checksum``, ``shape``, ``form`` (and ``shape_factors``)."""
+    record = dict(metadata, checksum=map_checksum(P), shape=list(P.shape), form="dense")
+    if isinstance(P, KroneckerMap):
+        record.update(form="kronecker", shape_factors=[list(factor.shape) for factor in P.factors])
+    return record
+
+
+def save_prolongation(path: str | os.PathLike, P: np.ndarray | KroneckerMap, *, metadata: dict[str, Any]) -> Path:
     """Write ``P`` and ``metadata`` (JSON-serialisable) to ``path`` atomically.
 
-    The metadata gains ``"checksum"`` (see :func:`array_checksum`) and ``"shape"``.
+    The metadata gains ``"checksum"`` (see :func:`map_checksum`), ``"shape"``
+    and ``"form"`` (``"dense"``, or ``"kronecker"`` for a
+    :class:`~graphprolong.kronecker.KroneckerMap`, stored as its factors
+    ``P_factor_0, P_factor_1, ...``).
     """
-    P = np.asarray(P, dtype=float)
-    record = dict(metadata, checksum=array_checksum(P), shape=list(P.shape))
-    text = json.dumps(record, sort_keys=True, allow_nan=True)
-    return atomic_write_bytes(path, lambda file: np.savez(file, P=P, metadata=np.array(text)))
+    arrays = _arrays(P)
+    text = json.dumps(prolongation_record(P, metadata), sort_keys=True, allow_nan=True)
+    return atomic_write_bytes(path, lambda file: np.savez(file, metadata=np.array(text), **arrays))
 
 
-def load_prolongation(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read a file written by :func:`save_prolongation`; verify checksum and orthonormality.
+def load_prolongation(path: str | os.PathLike) -> tuple[np.ndarray | KroneckerMap, dict[str, Any]]:
+    """Read a file written by :func:`save_prolongation` (a :class:`KroneckerMap` for a factored one); verify checksum and orthonormality.
 
     Raises
     ------
@@ -78,14 +105,17 @@ def load_prolongation(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, An
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            P = np.array(data["P"])
             metadata = json.loads(str(data["metadata"]))
+            if metadata.get("form") == "kronecker":
+                P = KroneckerMap([np.array(data[f"P_factor_{axis}"]) for axis in range(len(metadata["shape_factors"]))])
+            else:
+                P = np.array(data["P"])
     except FileNotFoundError:
         raise
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path} is not a readable prolongation file (.npz with P and metadata): {error}") from None
     expected = metadata.get("checksum")
-    if expected != array_checksum(P):
+    if expected != map_checksum(P):
         raise ValueError(f"{path}: the checksum of P does not match its metadata; the file is corrupt")
     error = orthonormality_error(P)
     if error > ORTHONORMAL_TOLERANCE:

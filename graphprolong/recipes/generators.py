@@ -1,4 +1,10 @@
-"""Recipe generators ``(shape_small, shape_large) -> P``: the 1-D maps and their Kronecker products."""
+"""Recipe generators ``(shape_small, shape_large) -> P``: the 1-D maps and their Kronecker products.
+
+A generator whose map is a Kronecker product of per-axis maps returns it as a
+:class:`~graphprolong.kronecker.KroneckerMap` (materialised, where asked, with
+``numpy.kron``: the same bits as before the factored form); the others return
+arrays.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..compose import compose_box
+from ..kronecker import KroneckerMap
 from ..lineages import lineage_kind
 from ..problem import ProlongationProblem
 from ..spectral import spectral_prolongation
@@ -27,12 +33,8 @@ __all__ = ["GRID_BETA_RATIO", "piecewise_constant"]
 GRID_BETA_RATIO = 0.5
 
 
-def _kronecker(maps: Iterable[np.ndarray]) -> np.ndarray:
-    maps = list(maps)
-    P = maps[0]
-    for factor in maps[1:]:
-        P = compose_box(P, factor)
-    return P
+def _kronecker(maps: Iterable[np.ndarray]) -> KroneckerMap:
+    return KroneckerMap(list(maps))
 
 
 def _beta_from_ratio(shape_small: Sequence[int], shape_large: Sequence[int], ratio: float) -> float:
@@ -48,7 +50,7 @@ def _factor_beta(beta: float, shape_small: Sequence[int], shape_large: Sequence[
 
 
 
-def piecewise_constant(shape_small: Sequence[int], shape_large: Sequence[int]) -> np.ndarray:
+def piecewise_constant(shape_small: Sequence[int], shape_large: Sequence[int], *, factored: bool = False) -> np.ndarray | KroneckerMap:
     """The piecewise-constant map ``P[2i, i] = P[2i+1, i] = 1/sqrt 2`` (Kronecker product over the axes).
 
     The reference the ``interpolation`` recipes are aligned to.  At ``s = 1``
@@ -60,8 +62,11 @@ def piecewise_constant(shape_small: Sequence[int], shape_large: Sequence[int]) -
     --------
     >>> piecewise_constant((2,), (4,)).round(3).tolist()
     [[0.707, 0.0], [0.707, 0.0], [0.0, 0.707], [0.0, 0.707]]
+    >>> piecewise_constant((64, 64), (128, 128), factored=True)
+    KroneckerMap(rows=(128, 128), columns=(64, 64))
     """
-    return _kronecker(_piecewise_constant_1d(n, N) for n, N in zip(shape_small, shape_large))
+    P = _kronecker(_piecewise_constant_1d(n, N) for n, N in zip(shape_small, shape_large))
+    return P if factored else P.dense()
 
 
 def _fold(shape_small, shape_large):
@@ -93,7 +98,7 @@ def _grid_interpolation(shape_small, shape_large):
     reference = _kronecker(
         _path_interpolation_1d(n, N, _factor_beta(beta, shape_small, shape_large, axis))
         for axis, (n, N) in enumerate(zip(shape_small, shape_large))
-    )
+    ).dense()
     small = _grid_distance_spectrum(tuple(shape_small), False)
     large = _grid_distance_spectrum(tuple(shape_large), False)
     return _nearest_exact_minimiser(small, large, beta, reference)

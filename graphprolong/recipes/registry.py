@@ -11,6 +11,7 @@ import numpy as np
 
 from ..checks import check_choice, check_positive_int, check_unit_interval
 from ..lineages import LINEAGE_KINDS, lineage_kind
+from ..kronecker import KroneckerMap
 from ..matrices import GraphMatrices, graph_matrices
 from ..operators import StructuredMatrices, structured_matrices
 from ..problem import ProlongationProblem
@@ -60,6 +61,9 @@ class Recipe:
         Size rule factor per axis.
     min_size : int
         Smallest side length of the small graph.
+    kronecker : bool
+        Whether ``P`` is a Kronecker product of per-axis maps, so that
+        :meth:`prolongation` can return it factored (1-D recipes are, trivially).
     """
 
     name: str
@@ -73,6 +77,7 @@ class Recipe:
     beta_ratio: float | None = None
     factor: int = 2
     min_size: int = 1
+    kronecker: bool = False
 
     def __post_init__(self) -> None:
         check_choice("lineage", self.lineage, LINEAGE_KINDS)
@@ -120,10 +125,27 @@ class Recipe:
         G_small, G_large = self.graphs(shape)
         return ProlongationProblem(G_small, G_large, s=self.s if s is None else s, alpha=alpha, beta=beta)
 
-    def prolongation(self, size: int | Sequence[int]) -> np.ndarray:
-        """``P`` for the small size ``size`` (the large one follows the size rule)."""
+    def prolongation(self, size: int | Sequence[int], *, factored: bool = False) -> np.ndarray | KroneckerMap:
+        """``P`` for the small size ``size`` (the large one follows the size rule).
+
+        ``factored=True`` returns a :class:`~graphprolong.kronecker.KroneckerMap`
+        (never an ``N x n`` array); only for recipes with :attr:`kronecker`.
+        """
         shape = self.shape(size)
-        return self.generator(shape, self.large_shape(shape))
+        return self.make(shape, self.large_shape(shape), factored=factored)
+
+    def make(self, shape_small: tuple[int, ...], shape_large: tuple[int, ...], *, factored: bool = False) -> np.ndarray | KroneckerMap:
+        """Run the generator for checked shapes: a dense array, or with ``factored`` a :class:`KroneckerMap`."""
+        if factored and not (self.kronecker or self.one_dimensional):
+            kronecker = ", ".join(name for name, recipe in RECIPES.items() if recipe.kronecker and not recipe.one_dimensional)
+            raise ValueError(
+                f"recipe {self.name!r} is not a Kronecker product of per-axis maps, so it has no factored form; "
+                f"grid recipes with one: {kronecker}"
+            )
+        P = self.generator(tuple(shape_small), tuple(shape_large))
+        if factored:
+            return P if isinstance(P, KroneckerMap) else KroneckerMap([P])
+        return P.dense() if isinstance(P, KroneckerMap) else P
 
     def to_dict(self) -> dict:
         """The recipe as plain data (everything but the generator), e.g. for a cache key or metadata."""
@@ -151,9 +173,9 @@ RECIPES: dict[str, Recipe] = _registry(
                "P[x, x mod n] = 1/sqrt 2: the double cover C_2n -> C_n; P L1 = L2 P, so E = 0; non-local.",
                min_size=3),
         Recipe("grid-fold", _fold, "grid", _GRID_RULE, 0.0, RECIPE_VERSION,
-               "Kronecker product of path folds; commutes with the Kronecker-sum Laplacians, so E = 0."),
+               "Kronecker product of path folds; commutes with the Kronecker-sum Laplacians, so E = 0.", kronecker=True),
         Recipe("grid-periodic-cover", _cover, "grid:periodic", _GRID_RULE, 0.0, RECIPE_VERSION,
-               "Kronecker product of cycle covers; E = 0.", min_size=3),
+               "Kronecker product of cycle covers; E = 0.", min_size=3, kronecker=True),
         Recipe("path-spectral", _spectral("path"), "path", _ONE_D_RULE, 0.0, RECIPE_VERSION,
                "spectral_prolongation: U2 M U1^T with LAPACK's eigenvectors; E = 0, arbitrary eigenvector signs."),
         Recipe("cycle-spectral", _spectral("cycle"), "cycle", _ONE_D_RULE, 0.0, RECIPE_VERSION,
@@ -176,7 +198,7 @@ RECIPES: dict[str, Recipe] = _registry(
         Recipe("grid-periodic-interpolation", _grid_periodic_interpolation, "grid:periodic", _GRID_RULE, 1.0,
                RECIPE_VERSION,
                "Kronecker product of cycle-interpolation maps (1-D beta = 1/4): a global minimiser at s = 1, "
-               "beta = n_small / (2 n_large).", beta_ratio=GRID_BETA_RATIO, min_size=3),
+               "beta = n_small / (2 n_large).", beta_ratio=GRID_BETA_RATIO, min_size=3, kronecker=True),
     ]
 )
 
@@ -243,11 +265,13 @@ def recipe_shapes(recipe: Recipe, G_small: nx.Graph | GraphMatrices, G_large: nx
     return shape_small, shape_large
 
 
-def recipe_prolongation(name: str, G_small: nx.Graph | GraphMatrices, G_large: nx.Graph | GraphMatrices) -> np.ndarray:
+def recipe_prolongation(
+    name: str, G_small: nx.Graph | GraphMatrices, G_large: nx.Graph | GraphMatrices, *, factored: bool = False
+) -> np.ndarray | KroneckerMap:
     """Return the recipe's ``P`` (``n_large x n_small``) for two graphs of its lineage.
 
     Raises ``ValueError`` when a graph is not of the recipe's lineage or the
-    sizes break its size rule.
+    sizes break its size rule.  ``factored``: see :meth:`Recipe.prolongation`.
 
     Examples
     --------
@@ -256,4 +280,4 @@ def recipe_prolongation(name: str, G_small: nx.Graph | GraphMatrices, G_large: n
     (8, 4)
     """
     recipe = get_recipe(name)
-    return recipe.generator(*recipe_shapes(recipe, G_small, G_large))
+    return recipe.make(*recipe_shapes(recipe, G_small, G_large), factored=factored)

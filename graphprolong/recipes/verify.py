@@ -251,7 +251,7 @@ def verify_recipe(
     problem = recipe.problem(shape_small, s=s)
 
     started = time.perf_counter()
-    P = recipe.generator(shape_small, shape_large)
+    P = recipe.make(shape_small, shape_large)
     generate_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
