@@ -31,7 +31,7 @@ import numpy as np
 
 from .checks import check_choice
 from .io import load_prolongation, prolongation_record, save_prolongation
-from .kronecker import KroneckerMap
+from .kronecker import KroneckerLowRankMap, KroneckerMap
 from .matrices import GraphMatrices, graph_matrices
 from .operators import StructuredMatrices
 from .problem import ProlongationProblem
@@ -106,11 +106,12 @@ def _factored_plan(problem: ProlongationProblem, method: str, recipe_name: str |
         recipe, shapes = resolve_recipe(problem, recipe_name, alpha=alpha, beta=beta)
         return "recipe", recipe, shapes
     found = [recipe for recipe in matching_recipes(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
-             if recipe.kronecker or recipe.one_dimensional]
+             if recipe.factored_form or recipe.one_dimensional]
     if not found:
         raise ValueError(
             f"factored=True: no registered recipe with a Kronecker form gives the optimum at s = {problem.s:g} for these graphs "
-            "(grid-fold and grid-periodic-cover at s = 0, grid-periodic-interpolation at s = 1; every path and cycle recipe)"
+            "(grid-fold and grid-periodic-cover at s = 0, grid-interpolation and grid-periodic-interpolation at s = 1; "
+            "every path and cycle recipe)"
         )
     return "recipe", found[0], recipe_shapes(found[0], problem.small, problem.large)
 
@@ -164,7 +165,7 @@ DENSE_OBJECTIVE_LIMIT = 2**22
 
 
 def _objective(problem: ProlongationProblem, P) -> float | None:
-    if isinstance(P, KroneckerMap):
+    if isinstance(P, (KroneckerMap, KroneckerLowRankMap)):
         if P.shape[0] * P.shape[1] > DENSE_OBJECTIVE_LIMIT:
             return None
         P = P.dense()
@@ -250,10 +251,11 @@ def get_prolongation(
     cache_dir : path, optional
         Cache folder (see :func:`cache_directory`).
     factored : bool
-        Return (and cache) ``P`` as a :class:`~graphprolong.kronecker.KroneckerMap`,
-        its per-axis factors: for the recipes that are Kronecker products
-        (``grid-fold``, ``grid-periodic-cover``, ``grid-periodic-interpolation``,
-        and every path and cycle recipe); ``ValueError`` otherwise.  Give the
+        Return (and cache) ``P`` factored: a :class:`~graphprolong.kronecker.KroneckerMap`
+        for the recipes that are Kronecker products (``grid-fold``,
+        ``grid-periodic-cover``, ``grid-periodic-interpolation``, every path and
+        cycle recipe), a :class:`~graphprolong.kronecker.KroneckerLowRankMap`
+        for ``grid-interpolation``; ``ValueError`` otherwise.  Give the
         graphs as :func:`~graphprolong.operators.structured_matrices` for
         large grids: neither graph nor map is then ever built at full size.
     return_metadata : bool

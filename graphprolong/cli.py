@@ -257,8 +257,9 @@ def _add_export_parser(commands) -> None:
     export_parser.add_argument("--recipe", default=None, metavar="NAME", help="the recipe of --method recipe (default: the lineage's preferred recipe at s)")
     export_parser.add_argument(
         "--factored", action="store_true",
-        help="write each map as its per-axis Kronecker factors (Kronecker recipes: grid-fold, grid-periodic-cover, "
-        "grid-periodic-interpolation, and every 1-D recipe): large grids without an N x n array",
+        help="write each map factored: its per-axis Kronecker factors (grid-fold, grid-periodic-cover, "
+        "grid-periodic-interpolation, every 1-D recipe), plus a low-rank correction for grid-interpolation; "
+        "large grids without an N x n array",
     )
     export_parser.add_argument("--cache-dir", default=None, help="cache folder (default: $GRAPHPROLONG_CACHE, else the user cache)")
     export_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.npz, FILE.mtx or FILE.pt")

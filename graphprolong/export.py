@@ -33,7 +33,7 @@ import scipy.io
 from .checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
 from .cache import PROLONGATION_METHODS, get_prolongation
 from .io import atomic_write_bytes, map_checksum
-from .kronecker import KroneckerMap
+from .kronecker import map_from_parts, map_parts
 from .lineages import lineage_kind
 from .operators import structured_matrices
 from .optional import require_torch
@@ -143,36 +143,31 @@ def prolongation_chain(
     return maps, metadata
 
 
-def _parts(P) -> list[np.ndarray]:
-    """A map as the arrays a file holds: ``[P]``, or the factors of a :class:`KroneckerMap`."""
-    return [np.asarray(factor, dtype=float) for factor in P.factors] if isinstance(P, KroneckerMap) else [np.asarray(P, dtype=float)]
-
-
 def _names(metadata: dict[str, Any], suffix: str = "") -> list[list[str]]:
-    """Per map, the names of its arrays: ``P_k`` (dense) or ``P_k_factor_a`` (Kronecker)."""
-    names = []
-    for k, form in enumerate(metadata["forms"]):
-        count = metadata["factor_counts"][k]
-        names.append([f"P_{k}{suffix}"] if form == "dense" else [f"P_{k}_factor_{axis}{suffix}" for axis in range(count)])
-    return names
+    """Per map, the names of its arrays: ``P_k`` (dense) or ``P_k_part_i`` (factored)."""
+    return [
+        [f"P_{k}{suffix}"] if form == "dense" else [f"P_{k}_part_{index}{suffix}" for index in range(count)]
+        for k, (form, count) in enumerate(zip(metadata["forms"], metadata["part_counts"]))
+    ]
 
 
 def _assemble(parts: list[list[np.ndarray]], metadata: dict[str, Any]) -> list:
-    return [KroneckerMap(arrays) if form == "kronecker" else arrays[0] for arrays, form in zip(parts, metadata["forms"])]
+    return [map_from_parts(form, arrays) for arrays, form in zip(parts, metadata["forms"])]
 
 
 def export_chain(path: str | os.PathLike, maps: Sequence, metadata: dict[str, Any]) -> list[Path]:
     """Write ``maps`` and ``metadata`` in the format of ``path``'s suffix; return the files written.
 
-    A :class:`~graphprolong.kronecker.KroneckerMap` is written as its factors
-    (``P_k_factor_0, P_k_factor_1, ...``; ``metadata["forms"]`` says which maps are).
+    A factored map (:mod:`graphprolong.kronecker`) is written as its arrays
+    (``P_k_part_0, P_k_part_1, ...``, :func:`~graphprolong.kronecker.map_parts`);
+    ``metadata["forms"]`` says which form each map has.
     """
     path = Path(path)
     suffix = check_choice("export format", path.suffix, FORMATS)
-    parts = [_parts(P) for P in maps]
+    forms, parts = zip(*(map_parts(P) for P in maps)) if maps else ((), ())
     metadata = dict(
-        metadata, checksums=[map_checksum(P) for P in maps], count=len(maps),
-        forms=["kronecker" if isinstance(P, KroneckerMap) else "dense" for P in maps], factor_counts=[len(p) for p in parts],
+        metadata, checksums=[map_checksum(P) for P in maps], count=len(maps), forms=list(forms),
+        part_counts=[len(arrays) for arrays in parts],
     )
     if suffix == ".npz":
         arrays = {name: array for names, arrays_k in zip(_names(metadata), parts) for name, array in zip(names, arrays_k)}
@@ -215,7 +210,7 @@ def _read(path: Path) -> tuple[list, dict[str, Any]]:
 def _legacy(metadata: dict[str, Any]) -> None:
     """Chains written before factored maps existed hold dense maps only."""
     metadata.setdefault("forms", ["dense"] * metadata["count"])
-    metadata.setdefault("factor_counts", [1] * metadata["count"])
+    metadata.setdefault("part_counts", [1] * metadata["count"])
 
 
 def load_prolongations(path: str | os.PathLike) -> tuple[list, dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .checks import ORTHONORMAL_TOLERANCE, orthonormality_error
-from .kronecker import KroneckerMap
+from .kronecker import KroneckerMap, map_from_parts, map_parts
 
 __all__ = ["array_checksum", "atomic_write_bytes", "load_prolongation", "map_checksum", "prolongation_record", "save_prolongation"]
 
@@ -56,27 +56,28 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def map_checksum(P: np.ndarray | KroneckerMap) -> str:
-    """:func:`array_checksum` of an array; for a :class:`~graphprolong.kronecker.KroneckerMap`, the SHA-256 of its factors' checksums."""
-    if not isinstance(P, KroneckerMap):
-        return array_checksum(np.asarray(P, dtype=float))
-    digest = hashlib.sha256(b"kronecker")
-    for factor in P.factors:
-        digest.update(array_checksum(np.asarray(factor, dtype=float)).encode())
+def map_checksum(P) -> str:
+    """:func:`array_checksum` of an array; for a factored map (:mod:`graphprolong.kronecker`), the SHA-256 of its form and its arrays' checksums."""
+    form, arrays = map_parts(P)
+    if form == "dense":
+        return array_checksum(arrays[0])
+    digest = hashlib.sha256(form.encode())
+    for array in arrays:
+        digest.update(array_checksum(array).encode())
     return digest.hexdigest()
 
 
-def _arrays(P: np.ndarray | KroneckerMap) -> dict[str, np.ndarray]:
-    if isinstance(P, KroneckerMap):
-        return {f"P_factor_{axis}": np.asarray(factor, dtype=float) for axis, factor in enumerate(P.factors)}
-    return {"P": np.asarray(P, dtype=float)}
+def _arrays(P) -> dict[str, np.ndarray]:
+    form, arrays = map_parts(P)
+    return {"P": arrays[0]} if form == "dense" else {f"P_part_{index}": array for index, array in enumerate(arrays)}
 
 
 def prolongation_record(P: np.ndarray | KroneckerMap, metadata: dict[str, Any]) -> dict[str, Any]:
-    """``metadata`` with what :func:`save_prolongation` adds: ``checksum``, ``shape``, ``form`` (and ``shape_factors``)."""
-    record = dict(metadata, checksum=map_checksum(P), shape=list(P.shape), form="dense")
-    if isinstance(P, KroneckerMap):
-        record.update(form="kronecker", shape_factors=[list(factor.shape) for factor in P.factors])
+    """``metadata`` with what :func:`save_prolongation` adds: ``checksum``, ``shape``, ``form`` (and ``shape_parts``)."""
+    form, arrays = map_parts(P)
+    record = dict(metadata, checksum=map_checksum(P), shape=list(P.shape), form=form)
+    if form != "dense":
+        record["shape_parts"] = [list(array.shape) for array in arrays]
     return record
 
 
@@ -84,9 +85,9 @@ def save_prolongation(path: str | os.PathLike, P: np.ndarray | KroneckerMap, *, 
     """Write ``P`` and ``metadata`` (JSON-serialisable) to ``path`` atomically.
 
     The metadata gains ``"checksum"`` (see :func:`map_checksum`), ``"shape"``
-    and ``"form"`` (``"dense"``, or ``"kronecker"`` for a
-    :class:`~graphprolong.kronecker.KroneckerMap`, stored as its factors
-    ``P_factor_0, P_factor_1, ...``).
+    and ``"form"``: ``"dense"`` (array ``P``), or for a factored map
+    (:data:`graphprolong.kronecker.FORMS`) its arrays ``P_part_0, P_part_1, ...``
+    (:func:`graphprolong.kronecker.map_parts`) with their ``"shape_parts"``.
     """
     arrays = _arrays(P)
     text = json.dumps(prolongation_record(P, metadata), sort_keys=True, allow_nan=True)
@@ -106,10 +107,9 @@ def load_prolongation(path: str | os.PathLike) -> tuple[np.ndarray | KroneckerMa
     try:
         with np.load(path, allow_pickle=False) as data:
             metadata = json.loads(str(data["metadata"]))
-            if metadata.get("form") == "kronecker":
-                P = KroneckerMap([np.array(data[f"P_factor_{axis}"]) for axis in range(len(metadata["shape_factors"]))])
-            else:
-                P = np.array(data["P"])
+            form = metadata.get("form", "dense")
+            names = ["P"] if form == "dense" else [f"P_part_{index}" for index in range(len(metadata["shape_parts"]))]
+            P = map_from_parts(form, [np.array(data[name]) for name in names])
     except FileNotFoundError:
         raise
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:

@@ -2,8 +2,10 @@
 
 A generator whose map is a Kronecker product of per-axis maps returns it as a
 :class:`~graphprolong.kronecker.KroneckerMap` (materialised, where asked, with
-``numpy.kron``: the same bits as before the factored form); the others return
-arrays.
+``numpy.kron``: the same bits as before the factored form); ``grid-interpolation``
+returns a :class:`~graphprolong.kronecker.KroneckerLowRankMap` (its Kronecker
+reference plus the low-rank move to the nearest exact minimiser); the others
+return arrays.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..kronecker import KroneckerMap
+from ..kronecker import KroneckerLowRankMap, KroneckerMap
 from ..lineages import lineage_kind
 from ..problem import ProlongationProblem
 from ..spectral import spectral_prolongation
@@ -22,7 +24,7 @@ from .spectra import (
     _cycle_interpolation_1d,
     _fold_1d,
     _grid_distance_spectrum,
-    _nearest_exact_minimiser,
+    _low_rank_nearest_minimiser,
     _path_interpolation_1d,
     _piecewise_constant_1d,
 )
@@ -98,10 +100,10 @@ def _grid_interpolation(shape_small, shape_large):
     reference = _kronecker(
         _path_interpolation_1d(n, N, _factor_beta(beta, shape_small, shape_large, axis))
         for axis, (n, N) in enumerate(zip(shape_small, shape_large))
-    ).dense()
+    )
     small = _grid_distance_spectrum(tuple(shape_small), False)
     large = _grid_distance_spectrum(tuple(shape_large), False)
-    return _nearest_exact_minimiser(small, large, beta, reference)
+    return KroneckerLowRankMap(reference, *_low_rank_nearest_minimiser(small, large, beta, reference))
 
 
 def _spectral(lineage: str) -> Callable:

@@ -155,6 +155,56 @@ def _nearest_exact_minimiser(small: _Spectrum, large: _Spectrum, beta: float, re
     return P
 
 
+def _low_rank_nearest_minimiser(small: _Spectrum, large: _Spectrum, beta: float, reference) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_nearest_exact_minimiser` for an orthonormal ``reference`` ``R`` given as an operator
+    (``R @ X``, ``R.T @ Y``; a :class:`~graphprolong.kronecker.KroneckerMap`), as ``P = R + X @ Y.T``.
+
+    With ``V1``, ``V2`` the nonzero eigenvectors of ``T1``, ``T2``, the matched classes give
+    ``V2c polar(V2c^T R V1c) V1c^T``; the null class is the polar factor of
+    ``M = (I - V2 V2^T) R Q``, ``Q = I - V1 V1^T + C C^T`` (``C``: the columns of ``V1``
+    matched into the null space of ``T2``).  As ``R^T R = I``, ``M^T M = Q - Z Z^T`` with
+    ``Z = Q R^T V2``, so with ``Z = W S U^T`` the polar factor is
+    ``M (Q + W D W^T)``, ``D = (1 - S^2)^(-1/2) - 1``, which expands to
+    ``R Q + (R W - V2 Z^T W) D W^T - V2 Z^T``.  Everything but ``R`` has rank at most
+    ``rank T1 + 2 rank T2``, and nothing ``n_large x n_small`` is formed.
+    """
+    theta_small, label_small = small.full()
+    theta_large, label_large = large.full()
+    rows, _ = _matching(theta_small, theta_large, beta)
+    classes = _classes(theta_large, label_large)
+    V1, V2 = small.vectors, large.vectors
+    RV1 = reference @ V1
+    X1 = np.zeros((large.n, V1.shape[1]))
+    for value_class in np.unique(classes[rows]):
+        columns = label_small[classes[rows] == value_class]
+        if value_class < 0:
+            continue
+        if np.any(columns < 0):
+            raise RuntimeError("a null-space vector of T_small was matched to a nonzero eigenvalue of T_large")
+        V2c = V2[:, label_large[classes == value_class]]
+        X1[:, columns] += V2c @ _polar(V2c.T @ RV1[:, columns])
+    null_columns = label_small[classes[rows] == -1]
+    if null_columns.size == 0:
+        return X1 - RV1, V1  # P = V2 G V1^T only: R + (V2 G - R V1) V1^T, as V1 spans everything
+    chosen = null_columns[null_columns >= 0]
+    X1 -= RV1
+    X1[:, chosen] += RV1[:, chosen]
+
+    def project(Y: np.ndarray) -> np.ndarray:  # Q Y
+        return Y - V1 @ (V1.T @ Y) + V1[:, chosen] @ (V1[:, chosen].T @ Y)
+
+    Z = project(reference.T @ V2)
+    W, singular, _ = np.linalg.svd(Z, full_matrices=False)
+    if singular.size and singular[0] >= 1.0 - 1e-10:
+        raise RuntimeError(
+            f"the reference is rank-deficient on the null spaces ({null_columns.size} directions needed); "
+            "the nearest minimiser is not unique"
+        )
+    D = 1.0 / np.sqrt((1.0 - singular) * (1.0 + singular)) - 1.0
+    X2 = (reference @ W - V2 @ (Z.T @ W)) * D
+    return np.hstack([X1, X2, -V2]), np.hstack([V1, W, Z])
+
+
 def _path_interpolation_1d(n: int, N: int, beta: float | None) -> np.ndarray:
     small, large = _dense_spectrum(_distances_1d(n, False)), _dense_spectrum(_distances_1d(N, False))
     if beta is None:
