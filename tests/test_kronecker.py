@@ -190,3 +190,57 @@ def test_chains_written_before_factored_maps_still_load(tmp_path):
     np.savez(tmp_path / "old.npz", metadata=np.array(json.dumps(metadata)), P_0=P)
     (loaded,), read = load_prolongations(tmp_path / "old.npz")
     np.testing.assert_array_equal(loaded, P)
+
+
+# --------------------------------------------------------------------------- grid-interpolation: Kronecker plus low rank
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 3), (4, 5), (3, 4, 3), (8, 8)])
+def test_low_rank_grid_interpolation_equals_the_dense_construction(shape):
+    """Version 2 (R + X Y^T, no dense SVD) against version 1 (the polar factor by a dense SVD), 1e-12."""
+    from graphprolong.recipes import generators, spectra
+
+    large_shape = tuple(2 * side for side in shape)
+    beta = generators._beta_from_ratio(shape, large_shape, generators.GRID_BETA_RATIO)
+    reference = np.asarray(reduce(np.kron, [
+        spectra._path_interpolation_1d(n, N, generators._factor_beta(beta, shape, large_shape, axis))
+        for axis, (n, N) in enumerate(zip(shape, large_shape))
+    ]))
+    small, large = (spectra._grid_distance_spectrum(s, False) for s in (shape, large_shape))
+    version_1 = spectra._nearest_exact_minimiser(small, large, beta, reference)
+    factored = get_recipe("grid-interpolation").prolongation(shape, factored=True)
+    rank_small, rank_large = (sum(side - 1 for side in s) + 1 for s in (shape, large_shape))  # ranks of T1, T2
+    assert factored.rank <= rank_small + 2 * rank_large
+    assert np.max(np.abs(factored.dense() - version_1)) <= 1e-12
+    np.testing.assert_array_equal(factored.dense(), get_recipe("grid-interpolation").prolongation(shape))
+    assert factored.orthonormality_error() < 1e-12
+    X = np.random.default_rng(5).standard_normal((factored.shape[1], 3))
+    np.testing.assert_allclose(factored @ X, version_1 @ X, atol=1e-11)
+    np.testing.assert_allclose(factored.T @ (factored @ X), X, atol=1e-11)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (6, 4), (3, 3, 3), (8, 8)])
+@pytest.mark.parametrize("beta", [0.05, 0.25, 1.0, 3.0])
+def test_zero_block_matching_is_the_full_dynamic_programme(periodic, shape, beta):
+    from graphprolong.matching import _lexicographic_first, matching_cost_matrix
+    from graphprolong.recipes import spectra
+
+    small = spectra._grid_distance_spectrum(shape, periodic).full()[0] / beta
+    large = spectra._grid_distance_spectrum(tuple(2 * side for side in shape), periodic).full()[0]
+    full, _ = _lexicographic_first(matching_cost_matrix(small, large), 0.0)
+    fast = spectra._zero_block_matching(small, large)
+    assert fast is not None
+    np.testing.assert_array_equal(fast, full)
+
+
+def test_low_rank_map_round_trips_through_the_cache_and_export(tmp_path):
+    small, large = structured_matrices("grid", (4, 4)), structured_matrices("grid", (8, 8))
+    P, entry = get_prolongation(small, large, s=1.0, cache_dir=tmp_path, factored=True, return_metadata=True)
+    assert entry["form"] == "kronecker+low-rank" and entry["recipe"]["version"] == "2"
+    again = get_prolongation(grid_graph((4, 4)), grid_graph((8, 8)), s=1.0, cache_dir=tmp_path, factored=True)
+    np.testing.assert_array_equal(again.dense(), P.dense())
+    export_chain(tmp_path / "chain.npz", [P], {"lineage": "grid"})
+    (loaded,), metadata = load_prolongations(tmp_path / "chain.npz")
+    assert metadata["forms"] == ["kronecker+low-rank"]
+    np.testing.assert_array_equal(loaded.dense(), P.dense())
