@@ -347,7 +347,9 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     from prolong_large import gradient_times_text, kronecker_matching_start, problem_for, seconds_to_gradient
 
     from graphprolong import torch_backend, torch_optimizers
+    from graphprolong.optional import require_torch
 
+    require_torch().set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # the BLAS setting, for torch too
     structured = problem_for(m, 1.0)
     start = kronecker_matching_start(structured)
     row = {"case": f"grid {m}x{m}->{2 * m}x{2 * m}", "n_large": 4 * m * m, "s": 1.0}
