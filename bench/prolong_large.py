@@ -23,7 +23,7 @@ Printed, per case:
   Riemannian Hessian-vector product and one retraction, on the torch device
   (the best of a few repetitions);
 * torch CG: 5 iterations of the torch conjugate gradient, seconds per iteration;
-* RUN: Riemannian trust regions (``graphprolong.torch_backend.minimize``) with
+* RUN: Riemannian trust regions (``graphprolong.torch_optimizers.minimize``) with
   the library's tolerance (Riemannian gradient norm <= 1e-10 * gradient_scale)
   and a wall-clock cap per run: outer iterations, Hessian-vector products
   (inner iterations), seconds per outer iteration, initial and final objective,
@@ -59,7 +59,8 @@ import numpy as np
 
 from graphprolong import ProlongationProblem, grid_graph, initial_point, solve
 from graphprolong.operators import structured_matrices
-from graphprolong import torch_backend
+from graphprolong import torch_backend, torch_optimizers
+from graphprolong.optional import require_torch
 
 #: Half side m of the grids m x m -> 2m x 2m.
 SIDES = (16, 32, 64, 128)
@@ -108,11 +109,11 @@ def best_time(function, repeats: int) -> float:
 
 
 def kernel_timings(objective, start, repeats: int) -> dict:
-    torch = torch_backend._torch()
+    torch = require_torch()
     synchronise = torch.cuda.synchronize if objective.device.type == "cuda" else (lambda: None)
     P = objective.tensor(start)
-    state = torch_backend._state(objective, objective.evaluate(P))
-    hessian = torch_backend._riemannian_hessian(objective, state)
+    state = torch_optimizers._state(objective, objective.evaluate(P))
+    hessian = torch_optimizers._riemannian_hessian(objective, state)
     V = state.gradient
 
     def timed(work):
@@ -123,9 +124,9 @@ def kernel_timings(objective, start, repeats: int) -> dict:
         return best_time(run, repeats)
 
     return {
-        "gradient": timed(lambda: torch_backend._state(objective, objective.evaluate(P))),
+        "gradient": timed(lambda: torch_optimizers._state(objective, objective.evaluate(P))),
         "hessian": timed(lambda: hessian(V)),
-        "retraction": timed(lambda: torch_backend._retract(P, V, 1e-3)),
+        "retraction": timed(lambda: torch_optimizers._retract(P, V, 1e-3)),
     }
 
 
@@ -154,7 +155,7 @@ def main(argv=None) -> None:
     parser.add_argument("--json", default=None, help="also write the rows, with each run's log, to this JSON file")
     args = parser.parse_args(argv)
 
-    torch = torch_backend._torch()
+    torch = require_torch()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch_backend.resolve_device(args.device)
@@ -184,12 +185,12 @@ def main(argv=None) -> None:
             objective = torch_backend.TorchObjective(problem, device=args.device, dtype=args.dtype)
             row.update(kernel_timings(objective, start, args.repeats if runs else 1))
             if runs:
-                scale = torch_backend.gradient_scale(problem)
+                scale = problem.gradient_scale
                 begin = time.perf_counter()
-                torch_backend.minimize(objective, objective.tensor(start), method="conjugate-gradient", max_iterations=5)
+                torch_optimizers.minimize(objective, objective.tensor(start), method="conjugate-gradient", max_iterations=5)
                 row["torch_cg"] = (time.perf_counter() - begin) / 5
                 begin = time.perf_counter()
-                P, iterations, reason, log = torch_backend.minimize(
+                P, iterations, reason, log = torch_optimizers.minimize(
                     objective, objective.tensor(start), min_gradient_norm=1e-10 * scale, max_time=args.max_time
                 )
                 elapsed = time.perf_counter() - begin

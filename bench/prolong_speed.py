@@ -55,10 +55,18 @@ longer than the cap), capped at ``--ref-max-time``; then the torch backend
 reaches the reference's objective.  The reference at n = 16384 needs 2 GB per
 dense matrix and is skipped unless ``--large-reference`` is given.
 
+Recipes (``--recipes``).  The grid-interpolation recipe at 32x32 -> 64x64,
+64x64 -> 128x128 and 128x128 -> 256x256 in factored form (version 2: Kronecker
+reference plus a low-rank correction), beside the dense version-1
+construction (a dense SVD of the n_large x n_small null-space projection) at
+the first two sizes; seconds, map bytes and each run's peak resident memory,
+every run in a fresh process.
+
 Usage::
 
     python bench/prolong_speed.py --out bench_output
     python bench/prolong_speed.py --quick            # tiny smoke run
+    python bench/prolong_speed.py --recipes          # grid-interpolation, factored vs dense
 """
 
 from __future__ import annotations
@@ -338,8 +346,10 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from prolong_large import gradient_times_text, kronecker_matching_start, problem_for, seconds_to_gradient
 
-    from graphprolong import torch_backend
+    from graphprolong import torch_backend, torch_optimizers
+    from graphprolong.optional import require_torch
 
+    require_torch().set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # the BLAS setting, for torch too
     structured = problem_for(m, 1.0)
     start = kronecker_matching_start(structured)
     row = {"case": f"grid {m}x{m}->{2 * m}x{2 * m}", "n_large": 4 * m * m, "s": 1.0}
@@ -355,9 +365,9 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     else:
         row["reference"], threshold = None, -np.inf
     objective = torch_backend.TorchObjective(structured, device=args.device)
-    scale = torch_backend.gradient_scale(structured)
+    scale = structured.gradient_scale
     begin = time.perf_counter()
-    P, iterations, reason, log = torch_backend.minimize(
+    P, iterations, reason, log = torch_optimizers.minimize(
         objective, objective.tensor(start), min_gradient_norm=1e-10 * scale, max_time=args.ours_max_time,
     )
     seconds = time.perf_counter() - begin
@@ -397,6 +407,62 @@ def large_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: ``--recipes``: small sides of grid-interpolation runs (factored, version 2) and of the dense version-1 construction.
+RECIPE_SIDES = (32, 64, 128)
+RECIPE_DENSE_SIDES = (32, 64)
+
+_RECIPE_CHILD = """
+import json, resource, sys, time
+import numpy as np
+side, version = int(sys.argv[1]), sys.argv[2]
+from graphprolong.recipes import generators, get_recipe, spectra
+begin = time.perf_counter()
+if version == "2":
+    P = get_recipe("grid-interpolation").prolongation((side, side), factored=True)
+    size, rank = P.nbytes, P.rank
+else:  # version 1: the Kronecker reference made dense, moved by the dense nearest-minimiser SVD
+    small, large = (side, side), (2 * side, 2 * side)
+    beta = generators._beta_from_ratio(small, large, generators.GRID_BETA_RATIO)
+    reference = generators._kronecker(
+        spectra._path_interpolation_1d(n, N, generators._factor_beta(beta, small, large, axis))
+        for axis, (n, N) in enumerate(zip(small, large))
+    ).dense()
+    P = spectra._nearest_exact_minimiser(*(spectra._grid_distance_spectrum(s, False) for s in (small, large)), beta, reference)
+    size, rank = P.nbytes, None
+seconds = time.perf_counter() - begin
+print(json.dumps({"side": side, "version": version, "seconds": seconds, "map_bytes": size, "rank": rank,
+                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def bench_recipes() -> list[dict]:
+    """grid-interpolation at n x n -> 2n x 2n: version 2 (factored, no dense SVD) beside version 1 (dense SVD).
+
+    Each run is a fresh process (its peak resident memory is its own), on the
+    thread settings of this one.
+    """
+    import subprocess
+
+    rows = []
+    for side in RECIPE_SIDES:
+        for version in ("1", "2") if side in RECIPE_DENSE_SIDES else ("2",):
+            completed = subprocess.run([sys.executable, "-c", _RECIPE_CHILD, str(side), version], capture_output=True, text=True, check=True)
+            rows.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+    return rows
+
+
+def recipes_table(rows: list[dict]) -> str:
+    lines = ["| small -> large | version | seconds | map (MB) | peak RSS (MB) | v1/v2 time |", "|---|---|---|---|---|---|"]
+    seconds = {(row["side"], row["version"]): row["seconds"] for row in rows}
+    for row in rows:
+        side = row["side"]
+        ratio = f"{seconds[(side, '1')] / seconds[(side, '2')]:.1f}x" if (side, "1") in seconds and row["version"] == "2" else ""
+        lines.append(f"| {side}x{side} -> {2 * side}x{2 * side} | {row['version']} | {row['seconds']:.2f} | "
+                     f"{row['map_bytes'] / 1e6:.1f} | {row['peak_rss_bytes'] / 1e6:.0f} | {ratio} |")
+    return "\n".join(lines)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench_output"), help="output folder (default: bench_output)")
@@ -408,6 +474,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--large", action="store_true", help="grid 32x32->64x64 and 64x64->128x128 at s = 1 with the torch backend")
     parser.add_argument("--large-reference", action="store_true", help="also run the reference at n = 16384 (2 GB matrices)")
     parser.add_argument("--device", default="auto", help="torch device of --large (auto, cpu, cuda)")
+    parser.add_argument("--recipes", action="store_true", help="grid-interpolation recipe: factored version 2 beside dense version 1")
     args = parser.parse_args(argv)
     if args.quick:
         args.cases = args.cases or list(QUICK_CASES)
@@ -419,6 +486,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.recipes:
+        rows = bench_recipes()
+        text = f"## grid-interpolation recipe, one thread\n\n{recipes_table(rows)}\n"
+        print("\n" + text)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "prolong_recipes.md").write_text(text)
+        (args.out / "prolong_recipes.json").write_text(json.dumps({"rows": rows}, indent=2))
+        return
     if args.large:
         begin = time.perf_counter()
         rows = [bench_large(m, args) for m in LARGE_SIDES]

@@ -21,7 +21,6 @@ import hashlib
 import inspect
 import json
 import logging
-import math
 import os
 import warnings
 from pathlib import Path
@@ -31,33 +30,31 @@ import networkx as nx
 import numpy as np
 
 from .checks import check_choice
-from .io import array_checksum, load_prolongation, save_prolongation
+from .io import load_prolongation, prolongation_record, save_prolongation
+from .kronecker import KroneckerLowRankMap, KroneckerMap
 from .matrices import GraphMatrices, graph_matrices
 from .operators import StructuredMatrices
 from .problem import ProlongationProblem
-from .recipes import RECIPES, Recipe, _graph_shape, get_recipe
+from .recipes import Recipe
+from .recipes.registry import recipe_shapes
+from .recipes.selection import matching_recipes, resolve_recipe
 from .solver import SOLVER_VERSION, solve
 from .spectral import spectral_prolongation
 
 __all__ = [
     "CACHE_ENVIRONMENT_VARIABLE",
-    "METHODS",
+    "PROLONGATION_METHODS",
     "cache_directory",
     "cache_key",
     "get_prolongation",
-    "matching_recipes",
 ]
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENVIRONMENT_VARIABLE = "GRAPHPROLONG_CACHE"
 
-#: How ``get_prolongation`` computes a map it does not have.
-METHODS = ("auto", "recipe", "spectral", "optimize")
-
-# Order in which several recipes matching one request are preferred (name suffixes):
-# the local interpolation-like maps, then the spectral form U2 M U1^T, then the rest.
-_RECIPE_PREFERENCE = ("-interpolation", "-spectral")
+#: How :func:`get_prolongation` computes a map it does not have.
+PROLONGATION_METHODS = ("auto", "recipe", "spectral", "optimize")
 
 
 def cache_directory(
@@ -98,160 +95,48 @@ def cache_key(G_small: nx.Graph | GraphMatrices, G_large: nx.Graph | GraphMatric
 
 
 # ---------------------------------------------------------------------------
-# Recipes for a pair of graphs
-
-
-def _recipe_shapes(recipe: Recipe, G_small, G_large) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The recipe's ``(shape_small, shape_large)`` for two graphs; ``ValueError`` when they are not of its
-    lineage (adjacency, not only sizes) or break its size rule (the checks of :func:`recipe_prolongation`)."""
-    shape_small = _graph_shape("G_small", G_small, recipe)
-    shape_large = _graph_shape("G_large", G_large, recipe)
-    expected = recipe.large_shape(shape_small)
-    if shape_large != expected:
-        raise ValueError(
-            f"recipe {recipe.name!r} follows the size rule {recipe.size_rule}: for G_small of shape {shape_small} "
-            f"G_large must have shape {expected}; got {shape_large}"
-        )
-    return shape_small, shape_large
-
-
-def _scale_conflict(recipe: Recipe, shapes, *, s: float, alpha: float | None, beta: float | None) -> str | None:
-    """Why the caller's fixed scale factors rule the recipe out (None: they do not).
-
-    Only active terms count.  A scale left as None is the recipe's own; a fixed
-    one must equal the recipe's fixed value (a recipe that optimises a scale is
-    the minimiser at the optimal one only).
-    """
-    own = dict(zip(("alpha", "beta"), recipe.scales(*shapes)))
-    for name, weight, requested in (("alpha", 1.0 - s, alpha), ("beta", s, beta)):
-        if weight == 0.0 or requested is None:
-            continue
-        if own[name] is None:
-            return f"it optimises {name}, but {name} = {requested!r} was fixed"
-        if not math.isclose(requested, own[name], rel_tol=1e-12):
-            return f"it fixes {name} = {own[name]!r}, but {name} = {requested!r} was requested"
-    return None
-
-
-def _preference(recipe: Recipe) -> int:
-    return next((rank for rank, suffix in enumerate(_RECIPE_PREFERENCE) if recipe.name.endswith(suffix)), len(_RECIPE_PREFERENCE))
-
-
-def _lineage_matches(G_small, G_large) -> list[tuple[Recipe, tuple]]:
-    """Every registered recipe whose lineage and size rule fit the graphs, with its shapes."""
-    shapes_by_lineage: dict[str, tuple | None] = {}
-    matches = []
-    for recipe in RECIPES.values():
-        if recipe.lineage not in shapes_by_lineage:  # the graph test depends on the lineage only
-            try:
-                shapes_by_lineage[recipe.lineage] = tuple(
-                    _graph_shape(role, graph, recipe) for role, graph in (("G_small", G_small), ("G_large", G_large))
-                )
-            except (ValueError, TypeError, AttributeError):  # not graphs of this lineage
-                shapes_by_lineage[recipe.lineage] = None
-        shapes = shapes_by_lineage[recipe.lineage]
-        try:
-            if shapes is not None and recipe.large_shape(shapes[0]) == shapes[1]:
-                matches.append((recipe, shapes))
-        except ValueError:  # below the recipe's smallest size
-            continue
-    return matches
-
-
-def matching_recipes(
-    G_small: nx.Graph | GraphMatrices,
-    G_large: nx.Graph | GraphMatrices,
-    *,
-    s: float,
-    alpha: float | None = None,
-    beta: float | None = None,
-) -> list[Recipe]:
-    """Registered recipes that give the optimum of this problem, most preferred first.
-
-    A recipe matches when both graphs belong to its lineage (the adjacency of
-    the canonical path, cycle or grid of that shape, not only the vertex
-    count), the sizes follow its size rule, its ``s`` equals ``s``, and every
-    scale factor the caller fixed (not None) on an active term equals the one
-    the recipe targets.  Preferred first: ``*-interpolation``, then
-    ``*-spectral``, then the others, each in registry order.
-
-    Examples
-    --------
-    >>> from graphprolong import path_graph
-    >>> [recipe.name for recipe in matching_recipes(path_graph(4), path_graph(8), s=0.0)]
-    ['path-spectral', 'path-fold']
-    """
-    found = [
-        recipe
-        for recipe, shapes in _lineage_matches(G_small, G_large)
-        if recipe.s == s and _scale_conflict(recipe, shapes, s=s, alpha=alpha, beta=beta) is None
-    ]
-    return sorted(found, key=_preference)  # stable: registry order within a rank
-
-
-def _describe(recipe: Recipe) -> str:
-    return f"{recipe.name} ({recipe.lineage}, {recipe.size_rule}, s = {recipe.s:g})"
-
-
-def _no_recipe_error(G_small, G_large, *, s: float, alpha, beta) -> ValueError:
-    fitting = _lineage_matches(G_small, G_large)
-    if not fitting:
-        listed = "; ".join(_describe(recipe) for recipe in RECIPES.values())
-        return ValueError(
-            f"no registered recipe fits these graphs ({graph_matrices(G_small).n} -> {graph_matrices(G_large).n} "
-            f"vertices): they must be a canonical path, cycle or grid (a networkx graph as graphprolong builds it, "
-            f"or graphprolong.structured_matrices) and its doubling; registered recipes: {listed}"
-        )
-    reasons = []
-    for recipe, shapes in fitting:
-        if recipe.s != s:
-            reasons.append(f"{_describe(recipe)}: targets s = {recipe.s:g}")
-        else:
-            reasons.append(f"{_describe(recipe)}: {_scale_conflict(recipe, shapes, s=s, alpha=alpha, beta=beta)}")
-    return ValueError(f"no registered recipe gives the optimum at s = {s:g} for these graphs; candidates: " + "; ".join(reasons))
-
-
-def _resolve_recipe(problem: ProlongationProblem, name: str | None, *, alpha, beta) -> tuple[Recipe, tuple]:
-    """The recipe ``name`` (checked against the problem), or the preferred matching one."""
-    if name is None:
-        found = matching_recipes(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
-        if not found:
-            raise _no_recipe_error(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
-        recipe = found[0]
-        return recipe, _recipe_shapes(recipe, problem.small, problem.large)
-    recipe = get_recipe(name)
-    shapes = _recipe_shapes(recipe, problem.small, problem.large)
-    if recipe.s != problem.s:
-        raise ValueError(f"recipe {recipe.name!r} is the optimum at s = {recipe.s:g}; got s = {problem.s:g}")
-    conflict = _scale_conflict(recipe, shapes, s=problem.s, alpha=alpha, beta=beta)
-    if conflict is not None:
-        raise ValueError(f"recipe {recipe.name!r} does not fit the requested scale factors: {conflict}")
-    return recipe, shapes
-
-
-# ---------------------------------------------------------------------------
 # The cache
 
 
-def _plan(problem: ProlongationProblem, method: str, recipe_name: str | None, alpha, beta) -> tuple[str, Recipe | None, tuple | None]:
+def _factored_plan(problem: ProlongationProblem, method: str, recipe_name: str | None, alpha, beta) -> tuple[str, Recipe, tuple]:
+    """The plan of a factored request: a recipe with a Kronecker form (``ValueError`` otherwise)."""
+    if method not in ("recipe", "auto"):
+        raise ValueError(f"factored=True needs a Kronecker recipe (method='recipe' or 'auto'); got method={method!r}")
+    if recipe_name is not None:
+        recipe, shapes = resolve_recipe(problem, recipe_name, alpha=alpha, beta=beta)
+        return "recipe", recipe, shapes
+    found = [recipe for recipe in matching_recipes(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
+             if recipe.factored_form or recipe.one_dimensional]
+    if not found:
+        raise ValueError(
+            f"factored=True: no registered recipe with a Kronecker form gives the optimum at s = {problem.s:g} for these graphs "
+            "(grid-fold and grid-periodic-cover at s = 0, grid-interpolation and grid-periodic-interpolation at s = 1; "
+            "every path and cycle recipe)"
+        )
+    return "recipe", found[0], recipe_shapes(found[0], problem.small, problem.large)
+
+
+def _plan(problem: ProlongationProblem, method: str, recipe_name: str | None, alpha, beta, *, factored: bool = False) -> tuple[str, Recipe | None, tuple | None]:
     """Resolve ``method`` to ``(method, recipe, shapes)``; ``"auto"`` becomes spectral, recipe or optimize."""
     if recipe_name is not None and method not in ("recipe", "auto"):
         raise ValueError(f"a recipe ({recipe_name!r}) needs method='recipe' (or 'auto'); got method={method!r}")
+    if factored:
+        return _factored_plan(problem, method, recipe_name, alpha, beta)
     if method == "recipe" or (method == "auto" and recipe_name is not None):
-        return ("recipe", *_resolve_recipe(problem, recipe_name, alpha=alpha, beta=beta))
+        return ("recipe", *resolve_recipe(problem, recipe_name, alpha=alpha, beta=beta))
     if method == "auto":
         if problem.s == 0.0:
             return "spectral", None, None
         found = matching_recipes(problem.small, problem.large, s=problem.s, alpha=alpha, beta=beta)
         if found:
-            return "recipe", found[0], _recipe_shapes(found[0], problem.small, problem.large)
+            return "recipe", found[0], recipe_shapes(found[0], problem.small, problem.large)
         return "optimize", None, None
     return method, None, None
 
 
-def _compute(problem: ProlongationProblem, method: str, recipe: Recipe | None, shapes, solve_options: dict) -> tuple[np.ndarray, dict]:
+def _compute(problem: ProlongationProblem, method: str, recipe: Recipe | None, shapes, solve_options: dict, *, factored: bool) -> tuple:
     if method == "recipe":
-        return recipe.generator(*shapes), {}
+        return recipe.make(*shapes, factored=factored), {}
     if method == "spectral":
         return spectral_prolongation(problem), {}
     result = solve(problem, **solve_options)
@@ -275,8 +160,51 @@ def _solve_parameters(options: dict[str, Any]) -> dict[str, Any]:
     return {**defaults, **options}
 
 
+#: A factored map with more entries than this is not materialised to record its objective (None instead).
+DENSE_OBJECTIVE_LIMIT = 2**22
+
+
+def _objective(problem: ProlongationProblem, P) -> float | None:
+    if isinstance(P, (KroneckerMap, KroneckerLowRankMap)):
+        if P.shape[0] * P.shape[1] > DENSE_OBJECTIVE_LIMIT:
+            return None
+        P = P.dense()
+    return problem.terms(P).objective
+
+
 def _label(method: str, recipe: Recipe | None) -> str:
     return f"recipe {recipe.name} v{recipe.version}" if recipe is not None else method
+
+
+def _key_parameters(problem: ProlongationProblem, resolved: str, chosen: Recipe | None, solve_options: dict) -> dict[str, Any]:
+    """Everything besides the graphs that shapes the map: the key's parameters."""
+    parameters: dict[str, Any] = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": resolved}
+    if resolved == "optimize":
+        parameters["solve"] = solve_options
+    if resolved == "spectral" and any(isinstance(side, StructuredMatrices) and len(side.sizes) > 1 for side in (problem.small, problem.large)):
+        # U2 M U1^T depends on the eigenbasis chosen in repeated eigenvalues: Kronecker products of the
+        # factors' eigenvectors for a structured grid, numpy.linalg.eigh of L for a networkx graph (and for
+        # a structured path or cycle, whose one factor is L).  Both are exact optima.
+        parameters["eigenbasis"] = "kronecker-factors"
+    if chosen is not None:
+        parameters["recipe"] = chosen.to_dict()
+    return parameters
+
+
+def _load_entry(path: Path, shape: tuple[int, int], label: str) -> tuple[np.ndarray, dict] | None:
+    """The entry at ``path`` as ``(P, metadata)``; None (with a warning when it exists) when it is missing or unusable."""
+    if not path.exists():
+        return None
+    try:
+        P, metadata = load_prolongation(path)
+    except ValueError as error:
+        warnings.warn(f"cache entry {path} is unusable ({error}); recomputing it", stacklevel=3)
+        return None
+    if P.shape != shape:
+        warnings.warn(f"cache entry {path} has shape {P.shape}, expected {shape}; recomputing it", stacklevel=3)
+        return None
+    logger.debug("cache hit %s (%s)", path, label)
+    return P, metadata
 
 
 def get_prolongation(
@@ -291,8 +219,9 @@ def get_prolongation(
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     return_metadata: bool = False,
+    factored: bool = False,
     **solve_options,
-) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
+) -> np.ndarray | KroneckerMap | tuple[np.ndarray | KroneckerMap, dict[str, Any]]:
     """Return the prolongation ``P`` for two graphs, from the cache when it has it.
 
     Parameters
@@ -321,6 +250,14 @@ def get_prolongation(
         Seed of the solver's random restarts (part of the key of optimised maps).
     cache_dir : path, optional
         Cache folder (see :func:`cache_directory`).
+    factored : bool
+        Return (and cache) ``P`` factored: a :class:`~graphprolong.kronecker.KroneckerMap`
+        for the recipes that are Kronecker products (``grid-fold``,
+        ``grid-periodic-cover``, ``grid-periodic-interpolation``, every path and
+        cycle recipe), a :class:`~graphprolong.kronecker.KroneckerLowRankMap`
+        for ``grid-interpolation``; ``ValueError`` otherwise.  Give the
+        graphs as :func:`~graphprolong.operators.structured_matrices` for
+        large grids: neither graph nor map is then ever built at full size.
     return_metadata : bool
         Also return the entry's metadata: the resolved ``method``, the
         ``recipe`` (as :meth:`Recipe.to_dict`) when one made ``P``, ``key``,
@@ -352,9 +289,9 @@ def get_prolongation(
     >>> bool(np.array_equal(P, recipe_prolongation("path-interpolation", path_graph(8), path_graph(16))))
     True
     """
-    check_choice("method", method, METHODS)
+    check_choice("method", method, PROLONGATION_METHODS)
     problem = ProlongationProblem(G_small, G_large, s=s, alpha=alpha, beta=beta)
-    resolved, chosen, shapes = _plan(problem, method, recipe, alpha, beta)
+    resolved, chosen, shapes = _plan(problem, method, recipe, alpha, beta, factored=factored)
     if chosen is not None:
         own_alpha, own_beta = chosen.scales(*shapes)
         problem = ProlongationProblem(
@@ -363,40 +300,25 @@ def get_prolongation(
             beta=problem.beta if problem.beta is not None else own_beta,
         )
     solve_options = _solve_parameters(dict(solve_options, rng=seed))
-    parameters: dict[str, Any] = {"s": problem.s, "alpha": problem.alpha, "beta": problem.beta, "method": resolved}
-    if resolved == "optimize":
-        parameters["solve"] = solve_options
-    if resolved == "spectral" and any(isinstance(side, StructuredMatrices) and len(side.sizes) > 1 for side in (problem.small, problem.large)):
-        # U2 M U1^T depends on the eigenbasis chosen in repeated eigenvalues: Kronecker products of the
-        # factors' eigenvectors for a structured grid, numpy.linalg.eigh of L for a networkx graph (and for
-        # a structured path or cycle, whose one factor is L).  Both are exact optima.
-        parameters["eigenbasis"] = "kronecker-factors"
-    if chosen is not None:
-        parameters["recipe"] = chosen.to_dict()
+    parameters = _key_parameters(problem, resolved, chosen, solve_options)
+    if factored:
+        parameters["form"] = "kronecker"  # only factored entries carry it: the keys of dense ones are unchanged
     try:
         key = cache_key(problem.small, problem.large, parameters)
     except TypeError as error:
         raise TypeError(f"solve options must be JSON-serialisable to key the cache: {error}") from None
     path = cache_directory(cache_dir) / f"{key}.npz"
     label = _label(resolved, chosen)
-    if path.exists():
-        try:
-            P, metadata = load_prolongation(path)
-        except ValueError as error:
-            warnings.warn(f"cache entry {path} is unusable ({error}); recomputing it", stacklevel=2)
-        else:
-            if P.shape == problem.shape:
-                logger.debug("cache hit %s (%s)", path, label)
-                return (P, metadata) if return_metadata else P
-            warnings.warn(f"cache entry {path} has shape {P.shape}, expected {problem.shape}; recomputing it", stacklevel=2)
+    entry = _load_entry(path, problem.shape, label)
+    if entry is not None:
+        return entry if return_metadata else entry[0]
     logger.debug("cache miss %s (%s%s)", path, label, ", chosen by method='auto'" if method == "auto" else "")
-    P, details = _compute(problem, resolved, chosen, shapes, solve_options)
-    terms = problem.terms(P)
+    P, details = _compute(problem, resolved, chosen, shapes, solve_options, factored=factored)
     metadata = {
-        **parameters, **details, "requested_method": method, "key": key, "objective": terms.objective,
+        **parameters, **details, "requested_method": method, "key": key, "objective": _objective(problem, P),
         "n_small": problem.shape[1], "n_large": problem.shape[0],
     }
     save_prolongation(path, P, metadata=metadata)
     if return_metadata:
-        return P, dict(metadata, checksum=array_checksum(np.asarray(P, dtype=float)), shape=list(P.shape))
+        return P, prolongation_record(P, metadata)
     return P

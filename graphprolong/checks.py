@@ -68,8 +68,10 @@ def check_finite_array(name: str, array: Any) -> np.ndarray:
     return values
 
 
-def orthonormality_error(P: np.ndarray) -> float:
-    """Return ``||P^T P - I||_F``."""
+def orthonormality_error(P: Any) -> float:
+    """Return ``||P^T P - I||_F`` (a factored map computes it from its factors)."""
+    if hasattr(P, "orthonormality_error"):  # graphprolong.kronecker.KroneckerMap
+        return P.orthonormality_error()
     return float(np.linalg.norm(P.T @ P - np.eye(P.shape[1])))
 
 

@@ -31,20 +31,14 @@ import numpy as np
 import scipy.io
 
 from .checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
-from .cache import METHODS, get_prolongation  # METHODS: how missing maps are computed (re-exported)
-from .graphs import cycle_graph, grid_graph, path_graph
-from .io import array_checksum, atomic_write_bytes
+from .cache import PROLONGATION_METHODS, get_prolongation
+from .io import atomic_write_bytes, map_checksum
+from .kronecker import map_from_parts, map_parts
+from .lineages import lineage_kind
 from .operators import structured_matrices
+from .optional import require_torch
 
-__all__ = ["FORMATS", "LINEAGES", "METHODS", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain", "structured_wanted"]
-
-#: Lineage names of ``graphprolong export`` and their graph builders.
-LINEAGES = {
-    "path": lambda size: path_graph(size[0]),
-    "cycle": lambda size: cycle_graph(size[0]),
-    "grid": lambda size: grid_graph(size),
-    "grid:periodic": lambda size: grid_graph(size, periodic=True),
-}
+__all__ = ["FORMATS", "export_chain", "load_prolongations", "parse_sizes", "prolongation_chain", "structured_wanted"]
 
 
 def structured_wanted(options: dict[str, Any]) -> bool:
@@ -56,7 +50,7 @@ def structured_wanted(options: dict[str, Any]) -> bool:
     map depends on the eigenbasis in repeated eigenvalues (see
     :func:`~graphprolong.cache.get_prolongation`).
     """
-    return options.get("backend") == "torch" or options.get("init") == "box-matching"
+    return options.get("backend") == "torch" or options.get("init") == "box-matching" or bool(options.get("factored"))
 
 #: File formats by suffix.
 FORMATS = (".npz", ".mtx", ".pt")
@@ -64,11 +58,11 @@ FORMATS = (".npz", ".mtx", ".pt")
 
 def parse_sizes(text: str, *, lineage: str) -> list[tuple[int, ...]]:
     """Parse ``"16,32,64"`` (1-D) or ``"7x7,14x14,28x28"`` (grids) into size tuples."""
-    check_choice("lineage", lineage, LINEAGES)
-    pattern = r"\d+(x\d+)*" if lineage.startswith("grid") else r"\d+"
+    kind = lineage_kind(lineage)
+    pattern = r"\d+" if kind.one_dimensional else r"\d+(x\d+)*"
     items = [item.strip() for item in str(text).split(",")]
     if len(items) < 2 or not all(re.fullmatch(pattern, item) for item in items):
-        example = "7x7,14x14,28x28" if lineage.startswith("grid") else "16,32,64"
+        example = "16,32,64" if kind.one_dimensional else "7x7,14x14,28x28"
         raise ValueError(f"sizes must be at least two comma-separated sizes like {example!r} for {lineage}; got {text!r}")
     sizes = [tuple(int(part) for part in item.split("x")) for item in items]
     if len({len(size) for size in sizes}) != 1:
@@ -121,12 +115,12 @@ def prolongation_chain(
     """
     from . import __version__
 
-    build = LINEAGES[check_choice("lineage", lineage, LINEAGES)]
-    check_choice("method", method, METHODS)
+    kind = lineage_kind(lineage)
+    check_choice("method", method, PROLONGATION_METHODS)
     if structured_wanted(options):
-        graphs = [structured_matrices(lineage, size) for size in sizes]
+        graphs = [structured_matrices(kind, size) for size in sizes]
     else:
-        graphs = [build(size) for size in sizes]
+        graphs = [kind.graph(size) for size in sizes]
     maps, steps = [], []
     for small, large in zip(graphs, graphs[1:]):
         P, entry = get_prolongation(
@@ -143,62 +137,86 @@ def prolongation_chain(
         "recipe": recipe,
         "options": options,
         "version": __version__,
-        "checksums": [array_checksum(P) for P in maps],
+        "checksums": [map_checksum(P) for P in maps],
         "steps": steps,
     }
     return maps, metadata
 
 
-def _mtx_paths(path: Path, count: int) -> list[Path]:
-    return [path.with_name(f"{path.stem}.P_{k}.mtx") for k in range(count)]
+def _names(metadata: dict[str, Any], suffix: str = "") -> list[list[str]]:
+    """Per map, the names of its arrays: ``P_k`` (dense) or ``P_k_part_i`` (factored)."""
+    return [
+        [f"P_{k}{suffix}"] if form == "dense" else [f"P_{k}_part_{index}{suffix}" for index in range(count)]
+        for k, (form, count) in enumerate(zip(metadata["forms"], metadata["part_counts"]))
+    ]
 
 
-def export_chain(path: str | os.PathLike, maps: Sequence[np.ndarray], metadata: dict[str, Any]) -> list[Path]:
-    """Write ``maps`` and ``metadata`` in the format of ``path``'s suffix; return the files written."""
+def _assemble(parts: list[list[np.ndarray]], metadata: dict[str, Any]) -> list:
+    return [map_from_parts(form, arrays) for arrays, form in zip(parts, metadata["forms"])]
+
+
+def export_chain(path: str | os.PathLike, maps: Sequence, metadata: dict[str, Any]) -> list[Path]:
+    """Write ``maps`` and ``metadata`` in the format of ``path``'s suffix; return the files written.
+
+    A factored map (:mod:`graphprolong.kronecker`) is written as its arrays
+    (``P_k_part_0, P_k_part_1, ...``, :func:`~graphprolong.kronecker.map_parts`);
+    ``metadata["forms"]`` says which form each map has.
+    """
     path = Path(path)
     suffix = check_choice("export format", path.suffix, FORMATS)
-    maps = [np.asarray(P, dtype=float) for P in maps]
-    metadata = dict(metadata, checksums=[array_checksum(P) for P in maps], count=len(maps))
+    forms, parts = zip(*(map_parts(P) for P in maps)) if maps else ((), ())
+    metadata = dict(
+        metadata, checksums=[map_checksum(P) for P in maps], count=len(maps), forms=list(forms),
+        part_counts=[len(arrays) for arrays in parts],
+    )
     if suffix == ".npz":
-        arrays = {f"P_{k}": P for k, P in enumerate(maps)}
+        arrays = {name: array for names, arrays_k in zip(_names(metadata), parts) for name, array in zip(names, arrays_k)}
         return [atomic_write_bytes(path, lambda file: np.savez(file, metadata=np.array(json.dumps(metadata)), **arrays))]
     if suffix == ".pt":
-        torch = _torch()
-        payload = {"P": [torch.from_numpy(P) for P in maps], "metadata": metadata}
+        torch = require_torch("the .pt export format")
+        payload = {"P": [[torch.from_numpy(array) for array in arrays] for arrays in parts], "metadata": metadata}
         return [atomic_write_bytes(path, lambda file: torch.save(payload, file))]
     written = []
-    for P, target in zip(maps, _mtx_paths(path, len(maps))):
-        buffer = io.BytesIO()
-        scipy.io.mmwrite(buffer, P, precision=17)
-        written.append(atomic_write_bytes(target, lambda file, data=buffer.getvalue(): file.write(data)))
+    for names, arrays in zip(_names(metadata, ".mtx"), parts):
+        for name, array in zip(names, arrays):
+            buffer = io.BytesIO()
+            scipy.io.mmwrite(buffer, array, precision=17)
+            target = path.with_name(f"{path.stem}.{name}")
+            written.append(atomic_write_bytes(target, lambda file, data=buffer.getvalue(): file.write(data)))
     manifest = dict(metadata, files=[target.name for target in written])
     written.append(atomic_write_bytes(path.with_suffix(".json"), lambda file: file.write(json.dumps(manifest, indent=2).encode())))
     return written
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is installed with the project
-        raise ImportError("the .pt format needs torch: pip install torch") from None
-    return torch
-
-
-def _read(path: Path) -> tuple[list[np.ndarray], dict[str, Any]]:
+def _read(path: Path) -> tuple[list, dict[str, Any]]:
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
             metadata = json.loads(str(data["metadata"]))
-            return [np.array(data[f"P_{k}"]) for k in range(metadata["count"])], metadata
+            _legacy(metadata)
+            return _assemble([[np.array(data[name]) for name in names] for names in _names(metadata)], metadata), metadata
     if path.suffix == ".pt":
-        payload = _torch().load(path, weights_only=True)
-        return [tensor.numpy() for tensor in payload["P"]], payload["metadata"]
-    manifest = path.with_suffix(".json")
-    metadata = json.loads(manifest.read_text())
-    return [np.asarray(scipy.io.mmread(path.with_name(name)), dtype=float) for name in metadata["files"]], metadata
+        payload = require_torch("the .pt export format").load(path, weights_only=True)
+        metadata = payload["metadata"]
+        _legacy(metadata)
+        parts = [[t.numpy() for t in entry] if isinstance(entry, (list, tuple)) else [entry.numpy()] for entry in payload["P"]]
+        return _assemble(parts, metadata), metadata
+    metadata = json.loads(path.with_suffix(".json").read_text())
+    _legacy(metadata)
+    files = iter(metadata["files"])
+    parts = [[np.asarray(scipy.io.mmread(path.with_name(next(files))), dtype=float) for _ in names] for names in _names(metadata)]
+    return _assemble(parts, metadata), metadata
 
 
-def load_prolongations(path: str | os.PathLike) -> tuple[list[np.ndarray], dict[str, Any]]:
+def _legacy(metadata: dict[str, Any]) -> None:
+    """Chains written before factored maps existed hold dense maps only."""
+    metadata.setdefault("forms", ["dense"] * metadata["count"])
+    metadata.setdefault("part_counts", [1] * metadata["count"])
+
+
+def load_prolongations(path: str | os.PathLike) -> tuple[list, dict[str, Any]]:
     """Read a chain written by :func:`export_chain` (``.npz``, ``.pt``, or ``.mtx``/``.json`` manifest).
+
+    Factored maps come back as :class:`~graphprolong.kronecker.KroneckerMap`.
 
     Raises
     ------
@@ -217,7 +235,7 @@ def load_prolongations(path: str | os.PathLike) -> tuple[list[np.ndarray], dict[
     except Exception as error:  # any parse failure of a corrupt file
         raise ValueError(f"{path} is not a readable prolongation chain: {type(error).__name__}: {error}") from None
     for k, (P, checksum) in enumerate(zip(maps, metadata.get("checksums", []))):
-        if array_checksum(np.ascontiguousarray(P, dtype=float)) != checksum:
+        if map_checksum(P) != checksum:
             raise ValueError(f"{path}: map P_{k} does not match its checksum; the file is corrupt")
         error = orthonormality_error(P)
         if error > ORTHONORMAL_TOLERANCE:

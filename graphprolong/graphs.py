@@ -1,5 +1,7 @@
-"""Graph constructors: path, cycle and grid graphs, box and cross products,
-and the textual graph specifications of the command line.
+"""Graph constructors: path, cycle and grid graphs, box and cross products.
+
+Textual graph specifications (``path:8``, ``grid:4x4:periodic``) belong to the
+lineage registry, :mod:`graphprolong.lineages`.
 
 Conventions (SPEC §1): a graph of one vertex is that vertex with one
 self-loop (``G_0`` of every lineage).  Grid and product vertices are flat
@@ -10,9 +12,7 @@ vertex ``(u, v)`` of ``G1 □ G2`` sits at ``idx(u) * |G2| + idx(v)``.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import networkx as nx
 
@@ -23,15 +23,9 @@ __all__ = [
     "cross_product",
     "cycle_graph",
     "grid_graph",
-    "lineage_spec",
-    "parse_graph_spec",
     "path_graph",
     "single_vertex_graph",
-    "GRAPH_SPEC_FORMS",
 ]
-
-#: The forms of a graph specification accepted by :func:`parse_graph_spec`.
-GRAPH_SPEC_FORMS = ("path:N", "cycle:N", "grid:AxB[xC...][:periodic]", "PATH-TO-EDGE-LIST")
 
 
 def single_vertex_graph() -> nx.Graph:
@@ -119,83 +113,3 @@ def grid_graph(shape: Sequence[int], *, periodic: bool = False) -> nx.Graph:
         graph = nx.relabel_nodes(single_vertex_graph(), {0: (0,) * len(shape)})
     graph.graph["name"] = "grid:" + "x".join(map(str, shape)) + (":periodic" if periodic else "")
     return graph
-
-
-def _read_edge_list(path: Path) -> nx.Graph:
-    graph = nx.Graph(name=str(path))
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        fields = line.split()
-        if len(fields) not in (2, 3):
-            raise ValueError(
-                f"edge-list line {number} of {path} must be 'u v' or 'u v weight'; got {raw!r}"
-            )
-        u, v = (int(x) if re.fullmatch(r"-?\d+", x) else x for x in fields[:2])
-        if len(fields) == 3:
-            try:
-                weight = float(fields[2])
-            except ValueError:
-                raise ValueError(f"edge-list line {number} of {path}: weight must be a number; got {fields[2]!r}") from None
-            graph.add_edge(u, v, weight=weight)
-        else:
-            graph.add_edge(u, v)
-    if graph.number_of_nodes() == 0:
-        raise ValueError(f"edge-list file {path} has no edges; a graph needs at least one vertex")
-    return graph
-
-
-def lineage_spec(spec: str) -> tuple[str, tuple[int, ...]] | None:
-    """Read a lineage spec: ``("path" | "cycle" | "grid" | "grid:periodic", sizes)``, or None for other text.
-
-    ``ValueError`` for a malformed ``path:``, ``cycle:`` or ``grid:`` spec.
-
-    Examples
-    --------
-    >>> lineage_spec("grid:3x4:periodic"), lineage_spec("cycle:8"), lineage_spec("edges.txt")
-    (('grid:periodic', (3, 4)), ('cycle', (8,)), None)
-    """
-    if not isinstance(spec, str):
-        raise TypeError(f"a graph spec must be a string; got {type(spec).__name__}")
-    kind, _, rest = spec.strip().partition(":")
-    if kind in ("path", "cycle"):
-        if not re.fullmatch(r"\d+", rest):
-            raise ValueError(f"graph spec {spec!r}: {kind} needs a positive integer size, as in '{kind}:32'")
-        return kind, (int(rest),)
-    if kind == "grid":
-        sizes, _, flag = rest.partition(":")
-        if not re.fullmatch(r"\d+(x\d+)*", sizes) or flag not in ("", "periodic"):
-            raise ValueError(f"graph spec {spec!r}: grid must look like 'grid:16x16' or 'grid:16x16:periodic'")
-        return ("grid:periodic" if flag else "grid"), tuple(int(size) for size in sizes.split("x"))
-    return None
-
-
-def parse_graph_spec(spec: str) -> nx.Graph:
-    """Build a graph from a textual specification.
-
-    Parameters
-    ----------
-    spec : str
-        ``path:N``, ``cycle:N``, ``grid:AxB`` (any number of ``x``-separated
-        sizes) optionally followed by ``:periodic`` (see :func:`lineage_spec`),
-        or the path of an edge-list file with lines ``u v`` or ``u v weight``
-        (``#`` comments).
-
-    Examples
-    --------
-    >>> parse_graph_spec("grid:3x4:periodic").number_of_nodes()
-    12
-    """
-    lineage = lineage_spec(spec)
-    if lineage is not None:
-        kind, sizes = lineage
-        if kind in ("path", "cycle"):
-            return (path_graph if kind == "path" else cycle_graph)(sizes[0])
-        return grid_graph(sizes, periodic=kind == "grid:periodic")
-    path = Path(spec.strip())
-    if path.is_file():
-        return _read_edge_list(path)
-    raise ValueError(
-        f"unknown graph spec {spec!r}: not an existing file, and valid forms are: {', '.join(GRAPH_SPEC_FORMS)}"
-    )

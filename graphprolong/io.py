@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from .checks import ORTHONORMAL_TOLERANCE, orthonormality_error
+from .kronecker import KroneckerMap, map_from_parts, map_parts
 
-__all__ = ["array_checksum", "atomic_write_bytes", "load_prolongation", "save_prolongation"]
+__all__ = ["array_checksum", "atomic_write_bytes", "load_prolongation", "map_checksum", "prolongation_record", "save_prolongation"]
 
 
 def array_checksum(array: np.ndarray) -> str:
@@ -55,19 +56,46 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def save_prolongation(path: str | os.PathLike, P: np.ndarray, *, metadata: dict[str, Any]) -> Path:
+def map_checksum(P) -> str:
+    """:func:`array_checksum` of an array; for a factored map (:mod:`graphprolong.kronecker`), the SHA-256 of its form and its arrays' checksums."""
+    form, arrays = map_parts(P)
+    if form == "dense":
+        return array_checksum(arrays[0])
+    digest = hashlib.sha256(form.encode())
+    for array in arrays:
+        digest.update(array_checksum(array).encode())
+    return digest.hexdigest()
+
+
+def _arrays(P) -> dict[str, np.ndarray]:
+    form, arrays = map_parts(P)
+    return {"P": arrays[0]} if form == "dense" else {f"P_part_{index}": array for index, array in enumerate(arrays)}
+
+
+def prolongation_record(P: np.ndarray | KroneckerMap, metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` with what :func:`save_prolongation` adds: ``checksum``, ``shape``, ``form`` (and ``shape_parts``)."""
+    form, arrays = map_parts(P)
+    record = dict(metadata, checksum=map_checksum(P), shape=list(P.shape), form=form)
+    if form != "dense":
+        record["shape_parts"] = [list(array.shape) for array in arrays]
+    return record
+
+
+def save_prolongation(path: str | os.PathLike, P: np.ndarray | KroneckerMap, *, metadata: dict[str, Any]) -> Path:
     """Write ``P`` and ``metadata`` (JSON-serialisable) to ``path`` atomically.
 
-    The metadata gains ``"checksum"`` (see :func:`array_checksum`) and ``"shape"``.
+    The metadata gains ``"checksum"`` (see :func:`map_checksum`), ``"shape"``
+    and ``"form"``: ``"dense"`` (array ``P``), or for a factored map
+    (:data:`graphprolong.kronecker.FORMS`) its arrays ``P_part_0, P_part_1, ...``
+    (:func:`graphprolong.kronecker.map_parts`) with their ``"shape_parts"``.
     """
-    P = np.asarray(P, dtype=float)
-    record = dict(metadata, checksum=array_checksum(P), shape=list(P.shape))
-    text = json.dumps(record, sort_keys=True, allow_nan=True)
-    return atomic_write_bytes(path, lambda file: np.savez(file, P=P, metadata=np.array(text)))
+    arrays = _arrays(P)
+    text = json.dumps(prolongation_record(P, metadata), sort_keys=True, allow_nan=True)
+    return atomic_write_bytes(path, lambda file: np.savez(file, metadata=np.array(text), **arrays))
 
 
-def load_prolongation(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read a file written by :func:`save_prolongation`; verify checksum and orthonormality.
+def load_prolongation(path: str | os.PathLike) -> tuple[np.ndarray | KroneckerMap, dict[str, Any]]:
+    """Read a file written by :func:`save_prolongation` (a :class:`KroneckerMap` for a factored one); verify checksum and orthonormality.
 
     Raises
     ------
@@ -78,14 +106,16 @@ def load_prolongation(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, An
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            P = np.array(data["P"])
             metadata = json.loads(str(data["metadata"]))
+            form = metadata.get("form", "dense")
+            names = ["P"] if form == "dense" else [f"P_part_{index}" for index in range(len(metadata["shape_parts"]))]
+            P = map_from_parts(form, [np.array(data[name]) for name in names])
     except FileNotFoundError:
         raise
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path} is not a readable prolongation file (.npz with P and metadata): {error}") from None
     expected = metadata.get("checksum")
-    if expected != array_checksum(P):
+    if expected != map_checksum(P):
         raise ValueError(f"{path}: the checksum of P does not match its metadata; the file is corrupt")
     error = orthonormality_error(P)
     if error > ORTHONORMAL_TOLERANCE:

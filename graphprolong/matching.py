@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import reduce
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .checks import check_choice, check_finite_array
+from .kronecker import KroneckerMap
 
 __all__ = ["MATCHERS", "Matching", "assignment", "box_matching", "eigenvalue_matching", "matching_cost_matrix"]
 
@@ -178,7 +178,8 @@ def box_matching(
     large_spectra: Sequence[np.ndarray],
     *,
     method: str = "scipy",
-) -> np.ndarray:
+    factored: bool = False,
+) -> np.ndarray | KroneckerMap:
     """Return ``M_1 ⊗ ... ⊗ M_d``: the eigenvalue matchings of the factors of two box products, composed.
 
     The start Theorem 5.1 suggests for grids: each ``M_a`` is the minimal
@@ -196,10 +197,13 @@ def box_matching(
         Ascending Laplacian spectra of the factors, one per axis, in Kronecker order.
     method : {"scipy", "munkres"}
         Assignment solver of each factor matching.
+    factored : bool
+        Return the :class:`~graphprolong.kronecker.KroneckerMap` of the factor
+        matchings instead of the dense 0/1 matrix.
 
     Returns
     -------
-    M : ndarray, shape (prod N_a, prod n_a)
+    M : ndarray or KroneckerMap, shape (prod N_a, prod n_a)
 
     Examples
     --------
@@ -218,4 +222,5 @@ def box_matching(
             factors.append(eigenvalue_matching(small, large, method=method).matrix)
         except ValueError as error:
             raise ValueError(f"axis {axis}: {error}") from None
-    return reduce(np.kron, factors)
+    M = KroneckerMap(factors)
+    return M if factored else M.dense()

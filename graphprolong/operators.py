@@ -34,12 +34,11 @@ from functools import reduce
 import numpy as np
 import scipy.sparse as sp
 
-from .checks import check_choice, check_finite_array, check_positive_int
-from .graphs import cycle_graph, path_graph
+from .checks import check_finite_array
+from .lineages import lineage_kind
 from .matrices import GraphMatrices, adjacency_matrix, distance_matrix, laplacian
 
 __all__ = [
-    "STRUCTURED_KINDS",
     "BoxDistance",
     "KroneckerSum",
     "StructuredMatrices",
@@ -47,15 +46,6 @@ __all__ = [
     "frobenius_norm_squared",
     "structured_matrices",
 ]
-
-#: Graph families with structured matrices: name -> (factor graph builder, periodic).
-STRUCTURED_KINDS: dict[str, tuple[Callable, bool]] = {
-    "path": (path_graph, False),
-    "cycle": (cycle_graph, True),
-    "grid": (path_graph, False),
-    "grid:periodic": (cycle_graph, True),
-}
-
 
 def _check_factor(index: int, factor) -> np.ndarray:
     factor = check_finite_array(f"factor {index}", factor)
@@ -276,8 +266,8 @@ class StructuredMatrices(GraphMatrices):
     periodic: bool = False
 
     def _factor_graphs(self) -> list:
-        build = cycle_graph if self.periodic else path_graph
-        return [build(size) for size in self.sizes]
+        kind = lineage_kind("grid:periodic" if self.periodic else "grid")
+        return [kind.factor_graph(size) for size in self.sizes]
 
     @property
     def adjacency(self) -> sp.csr_array:
@@ -361,8 +351,8 @@ def structured_matrices(kind: str, shape: int | Sequence[int]) -> StructuredMatr
 
     Parameters
     ----------
-    kind : {"path", "cycle", "grid", "grid:periodic"}
-        The lineage family.  ``"grid"`` is the box product of paths,
+    kind : {"path", "cycle", "grid", "grid:periodic"} or LineageKind
+        The lineage family (a key of :data:`graphprolong.lineages.LINEAGE_KINDS`).  ``"grid"`` is the box product of paths,
         ``"grid:periodic"`` of cycles (as :func:`~graphprolong.graphs.grid_graph`).
     shape : int or sequence of int
         Number of vertices (path, cycle) or the grid shape ``(n_1, ..., n_d)``.
@@ -375,16 +365,6 @@ def structured_matrices(kind: str, shape: int | Sequence[int]) -> StructuredMatr
     >>> matrices.laplacian, matrices.distances
     (KroneckerSum(sizes=(64, 64)), BoxDistance(sizes=(64, 64)))
     """
-    check_choice("structured kind", kind, STRUCTURED_KINDS)
-    sizes = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if not sizes:
-        raise ValueError("shape must have at least one dimension; got shape ()")
-    sizes = tuple(check_positive_int(f"size along axis {axis}", size) for axis, size in enumerate(sizes))
-    if kind in ("path", "cycle") and len(sizes) != 1:
-        raise ValueError(f"a {kind} has one dimension; got shape {sizes} (use 'grid' for several)")
-    periodic = STRUCTURED_KINDS[kind][1]
-    if kind in ("path", "cycle"):
-        name = f"{kind}:{sizes[0]}"
-    else:
-        name = "grid:" + "x".join(map(str, sizes)) + (":periodic" if periodic else "")
-    return StructuredMatrices(graph=None, name=name, n=math.prod(sizes), sizes=sizes, periodic=periodic)
+    kind = lineage_kind(kind)
+    sizes = kind.shape(shape)
+    return StructuredMatrices(graph=None, name=kind.spec(sizes), n=math.prod(sizes), sizes=sizes, periodic=kind.periodic)

@@ -16,26 +16,20 @@ theorem the gradient of the reduced term is the fixed-scale gradient at ``c*``.
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
 from .checks import check_finite_array, check_positive, check_unit_interval
+from .geometry import inner, stiefel_project
 from .matrices import GraphMatrices, graph_matrices
 from .operators import StructuredOperator, frobenius_norm_squared
 
-__all__ = ["ObjectiveTerms", "ProlongationProblem", "stiefel_project"]
-
-
-def _sym(matrix: np.ndarray) -> np.ndarray:
-    return 0.5 * (matrix + matrix.T)
-
-
-def stiefel_project(P: np.ndarray, G: np.ndarray) -> np.ndarray:
-    """Project ``G`` onto the tangent space of the Stiefel manifold at ``P``: ``G - P sym(P^T G)``."""
-    return G - P @ _sym(P.T @ G)
+__all__ = ["ObjectiveTerm", "ObjectiveTerms", "ProlongationProblem", "stiefel_project"]
 
 
 @dataclass(frozen=True)
@@ -55,50 +49,83 @@ class ObjectiveTerms:
 
 
 @dataclass(frozen=True)
-class _Term:
-    """One term ``|| P X1 / sqrt(c) - sqrt(c) X2 P ||^2`` with fixed or optimal ``c``."""
+class ObjectiveTerm:
+    """One term ``|| P X1 / sqrt(c) - sqrt(c) X2 P ||^2`` with a fixed ``c`` or the optimal ``c* = sqrt(u / v)``.
 
-    small: object  # X1, symmetric n1 x n1: dense ndarray or StructuredOperator
-    large: object  # X2, symmetric n2 x n2: dense ndarray, scipy sparse or StructuredOperator
+    The one definition of the objective's terms: :class:`ProlongationProblem`
+    evaluates it on numpy arrays, :mod:`graphprolong.torch_backend` on torch
+    tensors (with ``small`` and ``large`` moved to the device).  Only ``@``,
+    ``*``, ``/`` and :func:`~graphprolong.geometry.inner` are used.
+
+    Attributes
+    ----------
+    small : matrix-like
+        ``X1`` (symmetric ``n1 x n1``), applied from the right: ``P @ small``.
+    large : matrix-like
+        ``X2`` (symmetric ``n2 x n2``), applied from the left: ``large @ P``.
+    scale : float or None
+        The fixed ``c``, or None for the optimal one at every ``P``.
+    """
+
+    small: object
+    large: object
     scale: float | None
 
-    def products(self, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return P @ self.small, np.asarray(self.large @ P)
-
-    def scale_at(self, A: np.ndarray, B: np.ndarray) -> float:
+    def scale_at(self, P) -> float:
+        """``c`` at ``P``: the fixed one, or ``sqrt(||P X1||^2 / ||X2 P||^2)``."""
         if self.scale is not None:
             return self.scale
-        u, v = np.vdot(A, A), np.vdot(B, B)
-        return float(np.sqrt(u / v))
+        A, B = P @ self.small, self.large @ P
+        return math.sqrt(inner(A, A) / inner(B, B))
 
-    def value(self, P: np.ndarray) -> tuple[float, float]:
-        A, B = self.products(P)
-        c = self.scale_at(A, B)
-        # The residual form keeps full relative accuracy near zero, where
-        # u/c - 2k + cv (equal in exact arithmetic) would cancel.
-        residual = A / np.sqrt(c) - np.sqrt(c) * B
-        return float(np.vdot(residual, residual)), c
+    def image(self, V, c: float):
+        """The residual map ``V -> V X1 / sqrt(c) - sqrt(c) X2 V``."""
+        root = math.sqrt(c)
+        return V @ self.small / root - root * (self.large @ V)
 
-    def _gradient(self, A: np.ndarray, B: np.ndarray, c: float) -> np.ndarray:
-        # d/dP of u/c - 2k + c v for symmetric X1, X2.
-        return 2.0 * (A @ self.small / c - B @ self.small - np.asarray(self.large @ A) + c * np.asarray(self.large @ B))
+    def adjoint(self, R, c: float, factor: float = 2.0):
+        """``factor * (R X1 / sqrt(c) - sqrt(c) X2 R)``: the adjoint of :meth:`image` (symmetric ``X``), scaled."""
+        root = math.sqrt(c)
+        return (factor / root) * (R @ self.small) - (factor * root) * (self.large @ R)
 
-    def gradient(self, P: np.ndarray) -> np.ndarray:
-        A, B = self.products(P)
-        return self._gradient(A, B, self.scale_at(A, B))
+    def residual(self, P) -> tuple[object, float]:
+        """``(R, c)``: ``c`` at ``P`` and the residual ``R = P X1 / sqrt(c) - sqrt(c) X2 P``.
 
-    def hessian(self, P: np.ndarray, V: np.ndarray) -> np.ndarray:
-        A, B = self.products(P)
-        c = self.scale_at(A, B)
-        dA, dB = self.products(V)
-        result = self._gradient(dA, dB, c)
-        if self.scale is None:
-            # c* = sqrt(u / v) moves with P: add (d grad / dc) * dc.
-            u, v = np.vdot(A, A), np.vdot(B, B)
-            du, dv = 2.0 * np.vdot(A, dA), 2.0 * np.vdot(B, dB)
-            dc = (du - c * c * dv) / (2.0 * c * v)
-            result = result + 2.0 * (np.asarray(self.large @ B) - A @ self.small / c**2) * dc
-        return result
+        The residual form keeps full relative accuracy near zero, where
+        ``u/c - 2k + cv`` (equal in exact arithmetic) would cancel.
+        """
+        c = self.scale_at(P)
+        return self.image(P, c), c
+
+    def value(self, P) -> tuple[float, float]:
+        """``(||R||^2, c)`` at ``P``."""
+        R, c = self.residual(P)
+        return inner(R, R), c
+
+    def gradient(self, P):
+        """Euclidean gradient ``2 (R X1 / sqrt(c) - sqrt(c) X2 R)`` (also the reduced term's, by the envelope theorem)."""
+        R, c = self.residual(P)
+        return self.adjoint(R, c)
+
+    def hessian(self, P, c: float):
+        """``V -> `` the Euclidean Hessian at ``P`` (with its ``c``) applied to ``V``.
+
+        ``2 L*(L V)`` with ``L`` the residual map, plus, for an optimised
+        ``c* = sqrt(u/v)``, the change of ``c*`` with ``P``:
+        ``2 (X2 B - A X1 / c^2) dc`` with ``A = P X1``, ``B = X2 P``,
+        ``dc = (du - c^2 dv) / (2 c v)``, ``du = 2 <A X1, V>``, ``dv = 2 <X2 B, V>``.
+        """
+        if self.scale is not None:
+            return lambda V: self.adjoint(self.image(V, c), c)
+        B = self.large @ P
+        AX1, X2B, v = (P @ self.small) @ self.small, self.large @ B, inner(B, B)
+        del B
+
+        def apply(V):
+            dc = (2.0 * inner(AX1, V) - c * c * 2.0 * inner(X2B, V)) / (2.0 * c * v)
+            return self.adjoint(self.image(V, c), c) + (2.0 * dc) * (X2B - AX1 / (c * c))
+
+        return apply
 
 
 class ProlongationProblem:
@@ -157,7 +184,7 @@ class ProlongationProblem:
                         stacklevel=2,
                     )
                     setattr(self, name, 1.0)
-        self._terms: dict[str, _Term] = {}
+        self._terms: dict[str, ObjectiveTerm] = {}
 
     def __repr__(self) -> str:
         return (
@@ -200,18 +227,29 @@ class ProlongationProblem:
         laplacian = self.small.laplacian
         return laplacian if isinstance(laplacian, StructuredOperator) else self.small.laplacian_dense
 
-    def _term(self, name: str) -> _Term:
-        if name not in self._terms:
-            if name == "diffusion":
-                self._terms[name] = _Term(self._small_laplacian(), self.large.laplacian, self.alpha)
-            else:
-                self._terms[name] = _Term(self.small.distances, self.large.distances, self.beta)
-        return self._terms[name]
+    def _matrices(self, name: str) -> tuple[object, object]:
+        if name == "diffusion":
+            return self._small_laplacian(), self.large.laplacian
+        return self.small.distances, self.large.distances
 
-    def _active(self):
+    def active_terms(self, convert: Callable | None = None) -> Iterator[tuple[str, float, ObjectiveTerm]]:
+        """``(name, weight, term)`` for every term with a positive weight, diffusion first.
+
+        ``convert`` maps each matrix (dense, scipy sparse or structured) to the
+        form a backend applies (e.g. torch tensors on a device); by default the
+        numpy terms are returned, built once and kept.
+        """
+        scales = {"diffusion": self.alpha, "locality": self.beta}
         for name, weight in zip(("diffusion", "locality"), self.weights):
-            if weight > 0.0:
-                yield name, weight, self._term(name)
+            if weight <= 0.0:
+                continue
+            if convert is not None:
+                small, large = self._matrices(name)
+                yield name, weight, ObjectiveTerm(convert(small), convert(large), scales[name])
+                continue
+            if name not in self._terms:
+                self._terms[name] = ObjectiveTerm(*self._matrices(name), scales[name])
+            yield name, weight, self._terms[name]
 
     def _check_point(self, P: np.ndarray) -> np.ndarray:
         P = check_finite_array("P", P)
@@ -223,9 +261,9 @@ class ProlongationProblem:
         """Return the objective, both unweighted terms and the scale factors at ``P``."""
         P = self._check_point(P)
         values = {"diffusion": (np.nan, np.nan), "locality": (np.nan, np.nan)}
-        for name, _, term in self._active():
+        for name, _, term in self.active_terms():
             values[name] = term.value(P)
-        objective = sum(weight * values[name][0] for name, weight, _ in self._active())
+        objective = sum(weight * values[name][0] for name, weight, _ in self.active_terms())
         return ObjectiveTerms(
             objective=float(objective),
             diffusion=values["diffusion"][0],
@@ -236,12 +274,12 @@ class ProlongationProblem:
 
     def objective(self, P: np.ndarray) -> float:
         """Return ``E(P)`` (scale factors eliminated where not fixed)."""
-        return sum(weight * term.value(P)[0] for _, weight, term in self._active())
+        return sum(weight * term.value(P)[0] for _, weight, term in self.active_terms())
 
     def euclidean_gradient(self, P: np.ndarray) -> np.ndarray:
         """Return the Euclidean gradient of ``E`` at ``P`` (analytic)."""
         gradient = np.zeros(self.shape)
-        for _, weight, term in self._active():
+        for _, weight, term in self.active_terms():
             gradient += weight * term.gradient(P)
         return gradient
 
@@ -252,8 +290,8 @@ class ProlongationProblem:
     def euclidean_hessian(self, P: np.ndarray, V: np.ndarray) -> np.ndarray:
         """Return the Euclidean Hessian of ``E`` at ``P`` applied to the direction ``V``."""
         result = np.zeros(self.shape)
-        for _, weight, term in self._active():
-            result += weight * term.hessian(P, V)
+        for _, weight, term in self.active_terms():
+            result += weight * term.hessian(P, term.scale_at(P))(V)
         return result
 
     def optimal_scales(self, P: np.ndarray) -> tuple[float, float]:
@@ -263,11 +301,9 @@ class ProlongationProblem:
         """
         P = self._check_point(P)
         scales = []
-        for small, large in (
-            (self._small_laplacian(), self.large.laplacian),
-            (self.small.distances, self.large.distances),
-        ):
-            A, B = _Term(small, large, None).products(P)
-            v = np.vdot(B, B)
-            scales.append(float(np.sqrt(np.vdot(A, A) / v)) if v > 0 else float("nan"))
+        for name in ("diffusion", "locality"):
+            small, large = self._matrices(name)
+            A, B = P @ small, large @ P
+            v = inner(B, B)
+            scales.append(math.sqrt(inner(A, A) / v) if v > 0 else float("nan"))
         return scales[0], scales[1]

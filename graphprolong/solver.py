@@ -1,12 +1,18 @@
 """Riemannian optimisation of a :class:`ProlongationProblem` on the Stiefel manifold.
 
-``solve`` runs a pymanopt optimiser from one or more starting points and
-returns a :class:`SolveResult`.  Three backends compute derivatives: ``"analytic"``
-(the closed-form gradient and Hessian of :mod:`graphprolong.problem`, sparse
-Laplacians), ``"autograd"`` (pymanopt's autograd backend on dense matrices,
-the seed's pipeline, kept as the reference) and ``"torch"`` (the same
-optimisers written in torch, :mod:`graphprolong.torch_backend`, on the CPU or
-a GPU, with Kronecker operators for structured grids; torch imported lazily).
+:func:`solve` runs an optimiser from one or more starting points and returns a
+:class:`SolveResult`.  The *how* is a registry of backends (:data:`BACKENDS`),
+one signature each, ``run(problem, start, options: RunOptions) ->
+(P, iterations, stopping reason, log)``:
+
+* ``"analytic"``: pymanopt with the closed-form gradient and Hessian of
+  :mod:`graphprolong.problem` (sparse or structured matrices);
+* ``"autograd"``: pymanopt with autograd on dense matrices (the seed's
+  pipeline, kept as the reference);
+* ``"torch"``: the same optimisers written in torch
+  (:mod:`graphprolong.torch_optimizers`), on the CPU or a GPU, evaluating the
+  same :class:`~graphprolong.problem.ObjectiveTerm` on tensors; torch is
+  imported only when it runs.
 """
 
 from __future__ import annotations
@@ -17,14 +23,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import functools
-
 import numpy as np
 
-from .checks import check_choice, check_orthonormal, check_positive, check_positive_int, orthonormality_error
-from .matching import MATCHERS, box_matching, eigenvalue_matching
-from .operators import StructuredMatrices
+from .checks import check_choice, check_positive, check_positive_int, orthonormality_error
+from .matching import MATCHERS
 from .problem import ProlongationProblem
+from .pymanopt_backend import run_pymanopt
+from .run_options import RunOptions
+from .starts import INITIALISATIONS, initial_point
+from .torch_backend import run_torch
 
 __all__ = ["BACKENDS", "INITIALISATIONS", "OPTIMIZERS", "SCALE_STARTS", "SOLVER_VERSION", "SolveResult", "initial_point", "solve"]
 
@@ -35,35 +42,19 @@ logger = logging.getLogger(__name__)
 #: Bump it when a change can alter the P that solve() returns.
 SOLVER_VERSION = "2"
 
-#: Optimisers on the Stiefel manifold: name -> pymanopt class name.  pymanopt
-#: is imported on first use only, because importing it imports torch (its
-#: backends module loads every installed autodiff framework).
+#: Optimisers on the Stiefel manifold (every backend has each): name -> what it is.
 OPTIMIZERS: dict[str, str] = {
-    "trust-regions": "TrustRegions",
-    "conjugate-gradient": "ConjugateGradient",
-    "steepest-descent": "SteepestDescent",
+    "trust-regions": "Riemannian trust regions with truncated CG (Absil, Baker & Gallivan 2007)",
+    "conjugate-gradient": "Riemannian conjugate gradient with Armijo line search",
+    "steepest-descent": "Riemannian steepest descent with Armijo line search",
 }
 
-
-@functools.cache
-def _optimizer_class(name: str) -> type:
-    """The pymanopt optimiser ``name``, subclassed so that its log keeps costs but not every iterate."""
-    import pymanopt.optimizers
-
-    base = getattr(pymanopt.optimizers, OPTIMIZERS[name])
-
-    def _add_log_entry(self, *, iteration, point, cost, **kwargs):
-        base._add_log_entry(self, iteration=iteration, point=None, cost=cost, **kwargs)
-
-    return type(f"Lean{base.__name__}", (base,), {"_add_log_entry": _add_log_entry})
-
-
-#: Derivative backends, by name.
-BACKENDS = ("analytic", "autograd", "torch")
-
-#: Named initialisations; an array is accepted as well.  ``"box-matching"``
-#: needs both graphs as :class:`~graphprolong.operators.StructuredMatrices`.
-INITIALISATIONS = ("matching", "box-matching", "random", "identity")
+#: Derivative backends: name -> one run of an optimiser (see the module docstring).
+BACKENDS: dict[str, Callable] = {
+    "analytic": run_pymanopt,
+    "autograd": run_pymanopt,
+    "torch": run_torch,
+}
 
 #: How a run treats an optimised (``None``) alpha.  ``"direct"``: minimise the
 #: reduced objective from the start.  ``"alpha-one"``: first minimise with alpha
@@ -117,151 +108,6 @@ class SolveResult:
     log: dict = field(repr=False)
 
 
-def initial_point(
-    problem: ProlongationProblem,
-    init: str | np.ndarray,
-    *,
-    rng: np.random.Generator,
-    matcher: str = "scipy",
-) -> np.ndarray:
-    """Return a starting point on ``St(n_large, n_small)``.
-
-    ``"matching"``: the 0/1 minimal eigenvalue matching ``M`` used directly as a
-    vertex map (seed 002); ``"box-matching"``: for two grids given as
-    :class:`~graphprolong.operators.StructuredMatrices` with the same number
-    of axes, the Kronecker product of the factors' matchings
-    (:func:`~graphprolong.matching.box_matching`; the start for grids too large
-    for the full assignment problem); ``"random"``: Q factor of a Gaussian
-    matrix; ``"identity"``: ``[I; 0]``; an array: validated (shape,
-    orthonormality).
-    """
-    n_large, n_small = problem.shape
-    if not isinstance(init, str):
-        return check_orthonormal("initial P", init, problem.shape).copy()
-    check_choice("initialisation", init, INITIALISATIONS)
-    if init == "matching":
-        return eigenvalue_matching(problem.small.eigenvalues, problem.large.eigenvalues, method=matcher).matrix
-    if init == "box-matching":
-        return _box_matching_start(problem, matcher)
-    if init == "identity":
-        return np.eye(n_large, n_small)
-    Q, R = np.linalg.qr(rng.standard_normal((n_large, n_small)))
-    return Q * np.sign(np.diag(R))
-
-
-def _box_matching_start(problem: ProlongationProblem, matcher: str) -> np.ndarray:
-    sides = {"G_small": problem.small, "G_large": problem.large}
-    for role, matrices in sides.items():
-        if not isinstance(matrices, StructuredMatrices):
-            raise ValueError(
-                "init='box-matching' composes the matchings of the grid factors, so both graphs must be "
-                f"StructuredMatrices (graphprolong.structured_matrices); {role} = {matrices.name} is a {type(matrices).__name__}"
-            )
-    if len(problem.small.sizes) != len(problem.large.sizes):
-        raise ValueError(
-            "init='box-matching' needs grids with the same number of axes; "
-            f"got G_small of shape {problem.small.sizes} and G_large of shape {problem.large.sizes}"
-        )
-    return box_matching(problem.small.factor_eigenvalues, problem.large.factor_eigenvalues, method=matcher)
-
-
-class _Trace:
-    """Wraps a cost function; records (time, best objective so far) at every plain evaluation.
-
-    pymanopt's TrustRegions keeps no per-iteration log, so the trace is taken
-    here, the same way for every optimiser and backend.
-    """
-
-    def __init__(self, cost: Callable, offset: float, times: list, objectives: list) -> None:
-        self.cost, self.started, self.offset = cost, time.perf_counter(), offset
-        self.times, self.objectives = times, objectives
-
-    def __call__(self, P):
-        value = self.cost(P)
-        if isinstance(value, (float, np.floating)):  # not an autograd tracer
-            best = min(float(value), self.objectives[-1]) if self.objectives else float(value)
-            self.times.append(self.offset + time.perf_counter() - self.started)
-            self.objectives.append(best)
-        return value
-
-
-def _pymanopt_problem(problem: ProlongationProblem, manifold, backend: str, trace=None):
-    import pymanopt
-
-    if backend == "analytic":
-        cost = pymanopt.function.numpy(manifold)(trace(problem.objective) if trace else problem.objective)
-        gradient = pymanopt.function.numpy(manifold)(problem.euclidean_gradient)
-        hessian = pymanopt.function.numpy(manifold)(problem.euclidean_hessian)
-        return pymanopt.Problem(manifold, cost, euclidean_gradient=gradient, euclidean_hessian=hessian)
-    cost = _autograd_cost(problem)
-    return pymanopt.Problem(manifold, pymanopt.function.autograd(manifold)(trace(cost) if trace else cost))
-
-
-def _autograd_cost(problem: ProlongationProblem) -> Callable:
-    import autograd.numpy as anp
-
-    def term(P, X1, X2, scale):
-        A, B = anp.dot(P, X1), anp.dot(X2, P)
-        if scale is None:
-            return 2.0 * (anp.sqrt(anp.sum(A * A) * anp.sum(B * B)) - anp.sum(A * B))
-        return anp.sum(A * A) / scale - 2.0 * anp.sum(A * B) + scale * anp.sum(B * B)
-
-    diffusion_weight, locality_weight = problem.weights
-    parts = []
-    if diffusion_weight > 0:
-        parts.append((diffusion_weight, problem.small.laplacian_dense, problem.large.laplacian_dense, problem.alpha))
-    if locality_weight > 0:
-        parts.append((locality_weight, problem.small.distances_dense, problem.large.distances_dense, problem.beta))
-
-    def cost(P):
-        return sum(weight * term(P, X1, X2, scale) for weight, X1, X2, scale in parts)
-
-    return cost
-
-
-def _run_torch(problem, start, optimizer, options, device_options, history, offset):
-    """One run of the torch backend (same optimiser names and stopping rules)."""
-    from . import torch_backend
-
-    objective = torch_backend.TorchObjective(problem, **device_options)
-    P, iterations, reason, log = torch_backend.minimize(objective, objective.tensor(start), method=optimizer, **options)
-    history["time"] += [offset + t for t in log["time"]]
-    history["objective"] += log["objective"]
-    history["gradient_norm"] += log["gradient_norm"]
-    return torch_backend.to_numpy(P), iterations, reason, history
-
-
-def _run_from(problem, backend, start, optimizer, options, previous=None, device_options=None):
-    """One optimiser run; its log is appended to ``previous`` (times continue from it)."""
-    history = previous or {"time": [], "objective": [], "gradient_norm": []}
-    offset = history["time"][-1] if history["time"] else 0.0
-    if backend == "torch":
-        return _run_torch(problem, start, optimizer, options, device_options or {}, history, offset)
-    gradient_norm = float(np.linalg.norm(problem.riemannian_gradient(start)))
-    if gradient_norm <= options["min_gradient_norm"]:
-        history["time"].append(offset)
-        history["objective"].append(problem.objective(start))
-        history["gradient_norm"].append(gradient_norm)
-        return start, 0, "Terminated - the starting point is critical (gradient below tolerance)", history
-    from pymanopt.manifolds import Stiefel
-
-    manifold = Stiefel(*problem.shape)
-    optimizer_instance = _optimizer_class(optimizer)(verbosity=0, log_verbosity=1, **options)
-
-    def trace(cost):
-        return _Trace(cost, offset, history["time"], history["objective"])
-
-    result = optimizer_instance.run(_pymanopt_problem(problem, manifold, backend, trace), initial_point=start)
-    log = result.log["iterations"] if result.log and "iterations" in result.log else {}
-    history["gradient_norm"] += [float(g) for g in log.get("gradient_norm", [])]
-    P = result.point
-    # QR retractions keep ||P^T P - I|| near 1e-15; re-orthonormalise anyway so
-    # the guarantee does not depend on the optimiser's path length.
-    Q, R = np.linalg.qr(P)
-    P = Q * np.sign(np.diag(R))
-    return P, int(result.iterations), str(result.stopping_criterion), history
-
-
 def _warn_degenerate_scales(problem: ProlongationProblem, terms) -> None:
     for name, fixed, value, reference in (
         ("alpha", problem.alpha, terms.alpha, problem.reference_scales[0]),
@@ -276,6 +122,29 @@ def _warn_degenerate_scales(problem: ProlongationProblem, terms) -> None:
                 f"low-rank); fix {name} (the seed found alpha = 1, beta = n_small/n_large best) for a meaningful P",
                 stacklevel=3,
             )
+
+
+def _append_run(history: dict, run_log: dict) -> None:
+    """Append one run's log to ``history``, its times continuing from the last one recorded."""
+    offset = history["time"][-1] if history["time"] else 0.0
+    for key, values in run_log.items():
+        history.setdefault(key, [])
+        history[key] += [offset + t for t in values] if key == "time" else values
+
+
+def _run_restart(problem: ProlongationProblem, start: np.ndarray, *, alpha_one: bool, options: RunOptions) -> tuple:
+    """One restart: ``(P, iterations, reason, history)``; with ``alpha_one``, first a run at alpha = 1."""
+    run = BACKENDS[options.backend]
+    history = {"time": [], "objective": [], "gradient_norm": []}
+    P, iterations, prefix = start, 0, ""
+    if alpha_one:
+        frozen = ProlongationProblem(problem.small, problem.large, s=problem.s, alpha=1.0, beta=problem.beta)
+        P, iterations, frozen_reason, run_log = run(frozen, P, options)
+        _append_run(history, run_log)
+        prefix = f"alpha = 1 phase: {frozen_reason}; alpha released: "
+    P, more, reason, run_log = run(problem, P, options)
+    _append_run(history, run_log)
+    return P, iterations + more, prefix + reason, history
 
 
 def solve(
@@ -293,6 +162,7 @@ def solve(
     scale_start: str = "auto",
     device: str = "auto",
     dtype: str = "float64",
+    optimizer_options: dict | None = None,
 ) -> SolveResult:
     """Minimise ``problem`` over the Stiefel manifold.
 
@@ -303,10 +173,12 @@ def solve(
         Starting point of the first run (see :func:`initial_point`).  Further
         restarts start from random points drawn from ``rng``.
     optimizer : {"trust-regions", "conjugate-gradient", "steepest-descent"}
-        A pymanopt optimiser.
+        The Riemannian optimiser (:data:`OPTIMIZERS`).
     backend : {"analytic", "autograd", "torch"}
-        How derivatives are computed.  ``"torch"`` runs the optimiser of
-        :mod:`graphprolong.torch_backend` (the same algorithms) on ``device``.
+        How derivatives are computed and who runs the optimiser (:data:`BACKENDS`):
+        pymanopt for ``"analytic"`` and ``"autograd"``;
+        :mod:`graphprolong.torch_optimizers` (the same algorithms) on ``device``
+        for ``"torch"``, which needs torch (the ``torch`` extra).
     restarts : int
         Number of runs; the best final objective wins.
     rng : numpy.random.Generator, int or None
@@ -327,6 +199,10 @@ def solve(
         Torch backend only: where to run (``"auto"``: CUDA when available).
     dtype : {"float64", "float32"}
         Torch backend only: working precision (the result is float64).
+    optimizer_options : dict, optional
+        Further options of the optimiser, e.g. ``{"beta_rule": "polak-ribiere"}``
+        for conjugate gradient (pymanopt's names; the torch backend's are
+        :data:`graphprolong.torch_optimizers.BETA_RULES`).
 
     Returns
     -------
@@ -341,40 +217,30 @@ def solve(
     >>> bool(result.diffusion < 1e-12)
     True
     """
-    check_choice("optimizer", optimizer, OPTIMIZERS)
-    check_choice("backend", backend, BACKENDS)
-    check_choice("matcher", matcher, MATCHERS)
-    restarts = check_positive_int("restarts", restarts)
-    max_iterations = check_positive_int("max_iterations", max_iterations)
-    tolerance = check_positive("tolerance", tolerance)
-    max_time = check_positive("max_time", max_time)
-    rng = np.random.default_rng(rng)
-
-    check_choice("scale_start", scale_start, SCALE_STARTS)
     if not isinstance(problem, ProlongationProblem):
         raise TypeError(f"problem must be a ProlongationProblem; got {type(problem).__name__}")
-    use_alpha_one = problem.alpha is None and (
-        scale_start == "alpha-one" or (scale_start == "auto" and problem.s == 0.0)
+    check_choice("matcher", matcher, MATCHERS)
+    check_choice("scale_start", scale_start, SCALE_STARTS)
+    restarts = check_positive_int("restarts", restarts)
+    options = RunOptions(
+        backend=check_choice("backend", backend, BACKENDS),
+        optimizer=check_choice("optimizer", optimizer, OPTIMIZERS),
+        max_iterations=check_positive_int("max_iterations", max_iterations),
+        min_gradient_norm=check_positive("tolerance", tolerance) * problem.gradient_scale,
+        max_time=check_positive("max_time", max_time),
+        optimizer_options=dict(optimizer_options or {}),
+        device=device,
+        dtype=dtype,
     )
+    rng = np.random.default_rng(rng)
+    alpha_one = problem.alpha is None and (scale_start == "alpha-one" or (scale_start == "auto" and problem.s == 0.0))
+    begin = time.perf_counter()
     starts = [initial_point(problem, init, rng=rng, matcher=matcher)]
     starts += [initial_point(problem, "random", rng=rng) for _ in range(restarts - 1)]
-
-    min_gradient_norm = tolerance * problem.gradient_scale
-    begin = time.perf_counter()
-    best = None
-    restart_objectives = []
-    options = {"max_iterations": max_iterations, "max_time": max_time, "min_gradient_norm": min_gradient_norm}
-    device_options = {"device": device, "dtype": dtype} if backend == "torch" else None
+    best, restart_objectives = None, []
     for index, start in enumerate(starts):
         initial_objective = problem.objective(start)
-        P, iterations, history = start, 0, None
-        if use_alpha_one:
-            frozen = ProlongationProblem(problem.small, problem.large, s=problem.s, alpha=1.0, beta=problem.beta)
-            P, iterations, frozen_reason, history = _run_from(frozen, backend, P, optimizer, options, None, device_options)
-        P, more, reason, history = _run_from(problem, backend, P, optimizer, options, history, device_options)
-        if use_alpha_one:
-            reason = f"alpha = 1 phase: {frozen_reason}; alpha released: {reason}"
-        iterations += more
+        P, iterations, reason, history = _run_restart(problem, start, alpha_one=alpha_one, options=options)
         objective = problem.objective(P)
         if not objective <= initial_objective:
             logger.info("restart %d ended above its start (%.6g > %.6g); keeping the start", index, objective, initial_objective)
@@ -383,22 +249,17 @@ def solve(
         logger.debug("restart %d: E %.6g -> %.6g in %d iterations (%s)", index, initial_objective, objective, iterations, reason)
         if best is None or objective < best[1]:
             best = (P, objective, initial_objective, iterations, reason, history)
+    return _result(problem, best, restart_objectives, time.perf_counter() - begin)
 
-    P, objective, initial_objective, iterations, reason, history = best
+
+def _result(problem: ProlongationProblem, best: tuple, restart_objectives: list, seconds: float) -> SolveResult:
+    P, _, initial_objective, iterations, reason, history = best
     history["restart_objectives"] = restart_objectives
     terms = problem.terms(P)
     _warn_degenerate_scales(problem, terms)
     logger.debug("solve: ||P^T P - I|| = %.3g", orthonormality_error(P))
     return SolveResult(
-        P=P,
-        objective=terms.objective,
-        diffusion=terms.diffusion,
-        locality=terms.locality,
-        alpha=terms.alpha,
-        beta=terms.beta,
-        initial_objective=initial_objective,
-        iterations=iterations,
-        stopping_reason=reason,
-        time=time.perf_counter() - begin,
-        log=history,
+        P=P, objective=terms.objective, diffusion=terms.diffusion, locality=terms.locality, alpha=terms.alpha,
+        beta=terms.beta, initial_objective=initial_objective, iterations=iterations, stopping_reason=reason,
+        time=seconds, log=history,
     )

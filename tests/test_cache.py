@@ -12,6 +12,7 @@ import graphprolong.cache as cache
 from graphprolong import ProlongationProblem, cycle_graph, eigenvalue_matching, get_prolongation, grid_graph, path_graph, spectral_prolongation, spectrum, structured_matrices
 from graphprolong.io import load_prolongation
 from graphprolong.recipes import RECIPES, objective_lower_bound, recipe_prolongation
+from .torch_available import needs_torch
 
 
 def _count_computations(monkeypatch):
@@ -241,6 +242,7 @@ def test_structured_grid_map_is_served_for_the_networkx_grid(tmp_path, monkeypat
     assert len(calls) == 1 and any("cache hit" in record.getMessage() for record in caplog.records)
 
 
+@needs_torch
 def test_structured_grid_optimised_with_the_torch_backend_from_the_box_matching(tmp_path):
     small, large = structured_matrices("grid", (3, 3)), structured_matrices("grid", (6, 6))
     options = {"backend": "torch", "device": "cpu", "init": "box-matching", "max_iterations": 40}

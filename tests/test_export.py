@@ -7,6 +7,7 @@ import pytest
 
 from graphprolong.cli import main
 from graphprolong.export import export_chain, load_prolongations, parse_sizes, prolongation_chain
+from .torch_available import needs_torch
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +16,7 @@ def chain(tmp_path_factory):
     return prolongation_chain("grid", parse_sizes("2x2,4x4,8x8", lineage="grid"), s=0.0, cache_dir=folder)
 
 
-@pytest.mark.parametrize("suffix", [".npz", ".mtx", ".pt"])
+@pytest.mark.parametrize("suffix", [".npz", ".mtx", pytest.param(".pt", marks=needs_torch)])
 def test_round_trip_is_exact(tmp_path, chain, suffix):
     maps, metadata = chain
     export_chain(tmp_path / f"chain{suffix}", maps, metadata)
@@ -81,10 +82,10 @@ def test_cli_export_and_unknown_format(tmp_path, capsys):
 
 
 def test_methods_and_lineages_include_the_recipes():
-    from graphprolong import cache, export, recipes
+    from graphprolong import cache, lineages, recipes
 
-    assert export.METHODS == cache.METHODS and "recipe" in export.METHODS
-    assert set(export.LINEAGES) == set(recipes.LINEAGES)
+    assert "recipe" in cache.PROLONGATION_METHODS
+    assert {recipe.lineage for recipe in recipes.RECIPES.values()} == set(lineages.LINEAGE_KINDS)
 
 
 def test_recipe_chain_records_its_recipes(tmp_path):
@@ -124,6 +125,7 @@ def test_cli_export_with_a_recipe(tmp_path, capsys):
     assert not (tmp_path / "bad.npz").exists()
 
 
+@needs_torch
 def test_cli_export_with_the_torch_backend_goes_through_structured_grids(tmp_path, capsys):
     from graphprolong import get_prolongation, structured_matrices
 

@@ -18,15 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphprolong.graphs import (
-    GRAPH_SPEC_FORMS,
     box_product,
     cross_product,
     cycle_graph,
     grid_graph,
-    parse_graph_spec,
     path_graph,
     single_vertex_graph,
 )
+from graphprolong.lineages import GRAPH_SPEC_FORMS, parse_graph_spec
 from graphprolong.matrices import distance_matrix, node_order
 
 sizes = st.integers(min_value=1, max_value=9)

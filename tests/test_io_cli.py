@@ -10,6 +10,7 @@ import pytest
 from graphprolong import ProlongationProblem, cycle_graph, initial_point, path_graph, solve, spectral_prolongation, structured_matrices
 from graphprolong.cli import main
 from graphprolong.io import load_prolongation, save_prolongation
+from .torch_available import needs_torch
 
 
 def test_save_load_round_trip(tmp_path):
@@ -195,6 +196,7 @@ def test_cli_recipes_verify_bad_input_is_status_2(capsys):
     assert "no (recipe, size) pair to verify: skipped cycle-cover at size 2" in capsys.readouterr().err
 
 
+@needs_torch
 def test_cli_solve_with_the_torch_backend_on_structured_grids(tmp_path, capsys):
     output = tmp_path / "P.npz"
     arguments = ["--s", "0.5", "--beta", "0.25", "--backend", "torch", "--device", "cpu", "--init", "box-matching", "--max-iterations", "40"]

@@ -7,9 +7,15 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graphprolong.graphs import box_product, cycle_graph, grid_graph, path_graph
+from graphprolong.operators import structured_matrices
 from graphprolong.lineages import (
+    LINEAGE_KINDS,
+    lineage_kind,
+    parse_lineage_spec,
     Lineage,
     box_lineage,
     cross_lineage,
@@ -211,3 +217,79 @@ def test_product_lineage_propagates_a_bad_factor_level():
     bad = lineage_from_callable(lambda level: "path:4", name="strings")
     with pytest.raises(TypeError, match=r"lineage 'strings' must build networkx graphs; level 1 gave str"):
         box_lineage(path_lineage(), bad).graph(1)
+
+
+# --------------------------------------------------------------------------- the lineage registry
+
+
+SPECS = ["path:1", "path:8", "cycle:3", "cycle:20", "grid:1x1", "grid:16x16", "grid:3x4x5", "grid:7", "grid:3x4:periodic", "grid:8x8x2:periodic"]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_registry_round_trips_every_spec_string(spec):
+    kind, shape = parse_lineage_spec(spec)
+    assert kind is LINEAGE_KINDS[kind.name] and kind.spec(shape) == spec
+    assert parse_lineage_spec(kind.spec(shape)) == (kind, shape)
+    # The graph, its name and the structured matrices agree with the spec.
+    graph = kind.graph(shape)
+    assert graph.graph["name"] == spec or graph.number_of_nodes() == 1
+    assert structured_matrices(kind.name, shape).name == spec
+    expected = structured_matrices(kind.name, shape).adjacency.toarray()
+    np.testing.assert_array_equal(nx.to_numpy_array(graph, nodelist=sorted(graph.nodes)), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(sorted(LINEAGE_KINDS)), sides=st.lists(st.integers(1, 40), min_size=1, max_size=4))
+def test_registry_round_trips_generated_shapes(kind, sides):
+    kind = lineage_kind(kind)
+    shape = tuple(sides[:1]) if kind.one_dimensional else tuple(sides)
+    assert parse_lineage_spec(kind.spec(shape)) == (kind, shape)
+
+
+def test_every_family_is_registered_once_with_its_flags():
+    assert sorted(LINEAGE_KINDS) == ["cycle", "grid", "grid:periodic", "path"]
+    assert [LINEAGE_KINDS[name].periodic for name in ("path", "cycle", "grid", "grid:periodic")] == [False, True, False, True]
+    assert lineage_kind(LINEAGE_KINDS["grid"]) is LINEAGE_KINDS["grid"]
+    assert parse_lineage_spec("edges.txt") is None
+
+
+@pytest.mark.parametrize(
+    "kind, shape, levels, expected",
+    [
+        ("grid", (32, 32), 3, [(32, 32), (32, 16), (16, 16), (16, 8)]),
+        ("grid", (28, 28), 2, [(28, 28), (28, 14), (14, 14)]),
+        ("path", 1024, 3, [(1024,), (512,), (256,), (128,)]),
+        ("grid:periodic", (8, 4, 4), 2, [(8, 4, 4), (4, 4, 4), (4, 4, 2)]),
+        ("grid", (2, 2), 2, [(2, 2), (2, 1), (1, 1)]),
+    ],
+)
+def test_halving_rule_halves_the_longest_side_the_last_on_ties(kind, shape, levels, expected):
+    kind = lineage_kind(kind)
+    assert kind.coarsen(shape, levels=levels) == expected
+    for fine, coarse in zip(expected, expected[1:]):
+        assert kind.halve(fine) == coarse and np.prod(coarse) * 2 == np.prod(fine)
+
+
+def test_unit_shape_and_doubling():
+    grid, path = lineage_kind("grid"), lineage_kind("path")
+    assert grid.unit_shape(256) == (16, 16) and grid.unit_shape(128) == (16, 8) and grid.unit_shape(1) == (1, 1)
+    assert path.unit_shape(20) == (20,)
+    assert grid.double((3, 5)) == (6, 10) and path.double(7) == (14,)
+
+
+@pytest.mark.parametrize(
+    "call, error, pattern",
+    [
+        (lambda: lineage_kind("torus"), ValueError, "unknown lineage 'torus'; valid lineages are: cycle, grid, grid:periodic, path"),
+        (lambda: lineage_kind("grid").halve((4, 3, 5)), ValueError, r"cannot halve the grid shape \(4, 3, 5\): its longest side 5 must be even"),
+        (lambda: lineage_kind("path").halve(1), ValueError, "longest side 1 must be even and >= 2"),
+        (lambda: lineage_kind("grid").coarsen((6, 6), levels=3), ValueError, r"shape \(6, 6\) cannot be coarsened 3 times: at level 3"),
+        (lambda: lineage_kind("grid").unit_shape(12), ValueError, "needs r\\^2 or 2 r\\^2 units.*got width 12"),
+        (lambda: lineage_kind("path").shape((3, 4)), ValueError, r"a path has one dimension; got shape \(3, 4\)"),
+        (lambda: lineage_kind("grid").shape((3, 0)), ValueError, "size along axis 1 must be >= 1; got size along axis 1 = 0"),
+        (lambda: lineage_kind("grid").shape(2.5), TypeError, "a grid shape must be an int or a sequence of ints; got float 2.5"),
+    ],
+)
+def test_registry_errors_name_the_rule_and_the_value(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()

@@ -119,7 +119,7 @@ def test_structured_matrices_is_graph_matrices():
 
 
 def test_validation_messages():
-    with pytest.raises(ValueError, match="valid structured kinds are: cycle, grid, grid:periodic, path"):
+    with pytest.raises(ValueError, match="valid lineages are: cycle, grid, grid:periodic, path"):
         structured_matrices("torus", (3, 3))
     with pytest.raises(ValueError, match="a path has one dimension; got shape \\(3, 3\\)"):
         structured_matrices("path", (3, 3))
@@ -161,6 +161,16 @@ def test_graphprolong_imports_and_runs_without_torch():
         "    tb.resolve_device('cpu')\n"
         "except ImportError as error:\n"
         "    assert 'pip install torch' in str(error), error\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError without torch')\n"
+        "problem = graphprolong.ProlongationProblem(graphprolong.path_graph(4), graphprolong.path_graph(8), s=0.5)\n"
+        "analytic = graphprolong.solve(problem)\n"
+        "autograd = graphprolong.solve(problem, backend='autograd')\n"
+        "assert abs(analytic.objective - autograd.objective) <= 1e-10 * analytic.objective\n"
+        "try:\n"
+        "    graphprolong.solve(problem, backend='torch', device='cpu')\n"
+        "except ImportError as error:\n"
+        "    assert \"graphprolong[torch]\" in str(error), error\n"
         "else:\n"
         "    raise AssertionError('no ImportError without torch')\n"
     )

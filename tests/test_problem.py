@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from graphprolong import ProlongationProblem, cycle_graph, grid_graph, path_graph
 from graphprolong.problem import stiefel_project
-from graphprolong.solver import _autograd_cost
+from graphprolong.pymanopt_backend import _autograd_cost
 
 from .strategies import random_connected_graph, random_stiefel
 

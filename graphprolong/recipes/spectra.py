@@ -1,0 +1,334 @@
+"""Spectral building blocks of the recipes: 1-D maps, distance spectra, matchings and the nearest exact minimiser.
+
+See :mod:`graphprolong.recipes` for the mathematics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from ..matching import _lexicographic_first, matching_cost_matrix
+
+# Eigenvalues within this fraction of the largest one are one class (or zero).
+_CLASS_TOLERANCE = 1e-9
+
+
+# ---------------------------------------------------------------------------
+# 1-D building blocks (n -> N = 2n)
+
+
+def _distances_1d(n: int, periodic: bool) -> np.ndarray:
+    """Distance matrix of the path (or cycle) on ``n`` vertices, closed form."""
+    gap = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    return (np.minimum(gap, n - gap) if periodic else gap).astype(float)
+
+
+def _piecewise_constant_1d(n: int, N: int) -> np.ndarray:
+    P = np.zeros((N, n))
+    P[np.arange(N), np.arange(N) // 2] = 1.0 / math.sqrt(2.0)
+    return P
+
+
+def _fold_1d(n: int, N: int) -> np.ndarray:
+    rows = np.arange(N)
+    P = np.zeros((N, n))
+    P[rows, np.minimum(rows, N - 1 - rows)] = 1.0 / math.sqrt(2.0)
+    return P
+
+
+def _cover_1d(n: int, N: int) -> np.ndarray:
+    rows = np.arange(N)
+    P = np.zeros((N, n))
+    P[rows, rows % n] = 1.0 / math.sqrt(2.0)
+    return P
+
+
+def _polar(matrix: np.ndarray) -> np.ndarray:
+    """The orthonormal polar factor ``U V^T`` of ``matrix = U S V^T``: the nearest matrix with orthonormal columns."""
+    return scipy.linalg.polar(matrix)[0]
+
+
+def _matching(theta_small: np.ndarray, theta_large: np.ndarray, beta: float) -> tuple[np.ndarray, float]:
+    """Rows matched to ``theta_small`` and the least cost ``sum (θ1/sqrt b - sqrt b θ2)^2`` (ascending spectra).
+
+    The cost is a Monge array, so the optimum is an increasing matching, found
+    exactly by the dynamic programme of :mod:`graphprolong.matching` with no
+    tie slack (:func:`eigenvalue_matching`'s slack is relative to the largest
+    eigenvalue squared, which for distance matrices, ~n^4, exceeds the whole
+    optimal cost) and without its assignment-solver certificate, which is ~100x
+    slower at n = 1024 and would dominate the scale search.
+    """
+    scaled = theta_small / beta
+    rows = _zero_block_matching(scaled, theta_large)
+    if rows is None:
+        rows, _ = _lexicographic_first(matching_cost_matrix(scaled, theta_large), 0.0)
+    return rows, beta * float(((theta_large[rows] - scaled) ** 2).sum())
+
+
+def _zero_block(values: np.ndarray) -> tuple[int, int]:
+    """``(start, count)`` of the exact zeros of an ascending array (contiguous)."""
+    zeros = np.flatnonzero(values == 0.0)
+    return (int(zeros[0]), zeros.size) if zeros.size else (0, 0)
+
+
+def _zero_block_matching(small: np.ndarray, large: np.ndarray) -> np.ndarray | None:
+    """The lexicographically first minimal increasing matching when both spectra have large null spaces.
+
+    Grid distance matrices have ``n - O(sum n_a)`` exact zero eigenvalues.  The
+    ``k`` zeros of ``small`` go to ``k`` consecutive zeros of ``large`` at no
+    cost, so they are one item of the dynamic programme and ``k - 1`` of the
+    ``m`` zeros of ``large`` are dropped: an ``(n2 - k + 1) x (n1 - k + 1)``
+    problem instead of ``n2 x n1`` (8.6 GB at 128² -> 256²).  Matched rows after
+    the zero item move back by ``k - 1``.  None when there is nothing to gain
+    or the zero item does not land on a zero of ``large`` (then the full
+    programme runs).
+    """
+    start_small, k = _zero_block(small)
+    start_large, m = _zero_block(large)
+    if k <= 1 or m < k:
+        return None
+    reduced_small = np.concatenate([small[:start_small], [0.0], small[start_small + k :]])
+    reduced_large = np.concatenate([large[:start_large], np.zeros(m - k + 1), large[start_large + m :]])
+    rows, _ = _lexicographic_first(matching_cost_matrix(reduced_small, reduced_large), 0.0)
+    block = int(rows[start_small])
+    if not start_large <= block <= start_large + m - k:
+        return None
+    rows = np.where(rows > block, rows + k - 1, rows)
+    return np.concatenate([rows[:start_small], block + np.arange(k), rows[start_small + 1 :]])
+
+
+def _settle_scale(u: float, matched: Callable[[float], np.ndarray], beta: float, *, iterations: int = 100) -> float:
+    """Alternate ``matched(beta)`` (the large eigenvalues the optimal matching uses at beta) and
+    ``beta = sqrt(u / sum matched^2)`` until they agree.
+
+    At the fixed point ``U2 M U1^T`` is the exact minimiser for its beta and
+    beta is optimal for it, so it is a critical point of the reduced objective.
+    """
+    seen = []
+    for _ in range(iterations):
+        updated = math.sqrt(u / float(np.sum(matched(beta) ** 2)))
+        if abs(updated - beta) <= 1e-14 * beta or updated in seen:
+            return updated
+        seen.append(beta)
+        beta = updated
+    raise RuntimeError(f"the scale factor iteration did not settle in {iterations} steps (last beta = {beta:.17g})")
+
+
+def _self_consistent_scale(theta_small: np.ndarray, theta_large: np.ndarray, beta: float, *, iterations: int = 100) -> float:
+    """:func:`_settle_scale` for the matching of two ascending spectra."""
+    return _settle_scale(
+        float(np.sum(theta_small**2)), lambda b: theta_large[_matching(theta_small, theta_large, b)[0]], beta, iterations=iterations
+    )
+
+
+@dataclass(frozen=True)
+class _Spectrum:
+    """A symmetric matrix as ``vectors @ diag(values) @ vectors.T``; the other ``n - len(values)`` eigenvalues are 0."""
+
+    values: np.ndarray
+    vectors: np.ndarray
+    n: int
+
+    def full(self) -> tuple[np.ndarray, np.ndarray]:
+        """All ``n`` eigenvalues ascending, and for each its column in ``vectors`` (-1: null space)."""
+        values = np.concatenate([self.values, np.zeros(self.n - self.values.size)])
+        labels = np.concatenate([np.arange(self.values.size), np.full(self.n - self.values.size, -1)])
+        order = np.argsort(values, kind="stable")
+        return values[order], labels[order]
+
+
+def _dense_spectrum(matrix: np.ndarray) -> _Spectrum:
+    values, vectors = np.linalg.eigh(matrix)
+    keep = np.abs(values) > _CLASS_TOLERANCE * np.max(np.abs(values))
+    return _Spectrum(values[keep], vectors[:, keep], matrix.shape[0])
+
+
+def _classes(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Class index of each sorted eigenvalue: the null space is class -1, equal nonzero values share one."""
+    tolerance = _CLASS_TOLERANCE * max(float(np.max(np.abs(values))), 1.0)
+    classes = np.cumsum(np.concatenate([[0], np.diff(values) > tolerance]))
+    return np.where(labels < 0, -1, classes)
+
+
+def _nearest_exact_minimiser(small: _Spectrum, large: _Spectrum, beta: float, reference: np.ndarray) -> np.ndarray:
+    """The minimiser of ``|| P T1 / sqrt b - sqrt b T2 P ||^2`` (fixed ``b``) nearest to ``reference``.
+
+    For each class of equal eigenvalues of ``T2`` reached by the matching, the
+    columns matched into it get the Procrustes factor of ``reference`` there.
+    """
+    theta_small, label_small = small.full()
+    theta_large, label_large = large.full()
+    rows, _ = _matching(theta_small, theta_large, beta)
+    classes = _classes(theta_large, label_large)
+    P = np.zeros((large.n, small.n))
+    for value_class in np.unique(classes[rows]):
+        columns = label_small[classes[rows] == value_class]
+        if value_class >= 0:
+            if np.any(columns < 0):
+                raise RuntimeError("a null-space vector of T_small was matched to a nonzero eigenvalue of T_large")
+            V2 = large.vectors[:, label_large[classes == value_class]]
+            V1 = small.vectors[:, columns]
+            P += V2 @ _polar(V2.T @ reference @ V1) @ V1.T
+            continue
+        # Null space of T_large: project reference onto (null T_large) x span(columns), take its polar factor.
+        chosen = small.vectors[:, columns[columns >= 0]]
+        projected = reference - (reference @ small.vectors) @ small.vectors.T + (reference @ chosen) @ chosen.T
+        projected -= large.vectors @ (large.vectors.T @ projected)
+        left, singular, right = np.linalg.svd(projected, full_matrices=False)
+        if singular[columns.size - 1] <= 1e-10 * singular[0]:
+            raise RuntimeError(
+                f"the reference is rank-deficient on the null spaces ({columns.size} directions needed); "
+                "the nearest minimiser is not unique"
+            )
+        P += left[:, : columns.size] @ right[: columns.size]
+    return P
+
+
+def _low_rank_nearest_minimiser(small: _Spectrum, large: _Spectrum, beta: float, reference) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_nearest_exact_minimiser` for an orthonormal ``reference`` ``R`` given as an operator
+    (``R @ X``, ``R.T @ Y``; a :class:`~graphprolong.kronecker.KroneckerMap`), as ``P = R + X @ Y.T``.
+
+    With ``V1``, ``V2`` the nonzero eigenvectors of ``T1``, ``T2``, the matched classes give
+    ``V2c polar(V2c^T R V1c) V1c^T``; the null class is the polar factor of
+    ``M = (I - V2 V2^T) R Q``, ``Q = I - V1 V1^T + C C^T`` (``C``: the columns of ``V1``
+    matched into the null space of ``T2``).  As ``R^T R = I``, ``M^T M = Q - Z Z^T`` with
+    ``Z = Q R^T V2``, so with ``Z = W S U^T`` the polar factor is
+    ``M (Q + W D W^T)``, ``D = (1 - S^2)^(-1/2) - 1``, which expands to
+    ``R Q + (R W - V2 Z^T W) D W^T - V2 Z^T``.  Everything but ``R`` has rank at most
+    ``rank T1 + 2 rank T2``, and nothing ``n_large x n_small`` is formed.
+    """
+    theta_small, label_small = small.full()
+    theta_large, label_large = large.full()
+    rows, _ = _matching(theta_small, theta_large, beta)
+    classes = _classes(theta_large, label_large)
+    V1, V2 = small.vectors, large.vectors
+    RV1 = reference @ V1
+    X1 = np.zeros((large.n, V1.shape[1]))
+    for value_class in np.unique(classes[rows]):
+        columns = label_small[classes[rows] == value_class]
+        if value_class < 0:
+            continue
+        if np.any(columns < 0):
+            raise RuntimeError("a null-space vector of T_small was matched to a nonzero eigenvalue of T_large")
+        V2c = V2[:, label_large[classes == value_class]]
+        X1[:, columns] += V2c @ _polar(V2c.T @ RV1[:, columns])
+    null_columns = label_small[classes[rows] == -1]
+    if null_columns.size == 0:
+        return X1 - RV1, V1  # P = V2 G V1^T only: R + (V2 G - R V1) V1^T, as V1 spans everything
+    chosen = null_columns[null_columns >= 0]
+    X1 -= RV1
+    X1[:, chosen] += RV1[:, chosen]
+
+    def project(Y: np.ndarray) -> np.ndarray:  # Q Y
+        return Y - V1 @ (V1.T @ Y) + V1[:, chosen] @ (V1[:, chosen].T @ Y)
+
+    Z = project(reference.T @ V2)
+    W, singular, _ = np.linalg.svd(Z, full_matrices=False)
+    if singular.size and singular[0] >= 1.0 - 1e-10:
+        raise RuntimeError(
+            f"the reference is rank-deficient on the null spaces ({null_columns.size} directions needed); "
+            "the nearest minimiser is not unique"
+        )
+    D = 1.0 / np.sqrt((1.0 - singular) * (1.0 + singular)) - 1.0
+    X2 = (reference @ W - V2 @ (Z.T @ W)) * D
+    return np.hstack([X1, X2, -V2]), np.hstack([V1, W, Z])
+
+
+def _path_interpolation_1d(n: int, N: int, beta: float | None) -> np.ndarray:
+    small, large = _dense_spectrum(_distances_1d(n, False)), _dense_spectrum(_distances_1d(N, False))
+    if beta is None:
+        beta = _self_consistent_scale(small.full()[0], large.full()[0], 0.25)
+    return _nearest_exact_minimiser(small, large, beta, _piecewise_constant_1d(n, N))
+
+
+def _cycle_symbol(n: int) -> np.ndarray:
+    """Eigenvalue of the cycle distance matrix on Fourier mode ``k = 0 .. n-1`` (real, ``t(k) = t(n-k)``)."""
+    gap = np.arange(n)
+    return np.real(np.fft.fft(np.minimum(gap, n - gap).astype(float)))
+
+
+def _cycle_selection(t_small: np.ndarray, t_large: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per coarse Fourier mode ``k``: its fine candidates ``(k, k+n)`` and which of them ``P`` uses.
+
+    The better-matched one; where their eigenvalues are equal (null modes of
+    even cycles, the Nyquist pair) the objective does not care, and the lower
+    frequency is taken, or both for the Nyquist pair (the reference mixes them).
+    """
+    n = t_small.size
+    candidates = np.stack([np.arange(n), np.arange(n) + n], axis=1)
+    cost = (t_small[:, None] / math.sqrt(beta) - math.sqrt(beta) * t_large[candidates]) ** 2
+    tie = np.abs(t_large[candidates[:, 0]] - t_large[candidates[:, 1]]) <= _CLASS_TOLERANCE * np.max(np.abs(t_large))
+    # Lower frequency on ties: the band-limited choice.  The member nearest to piecewise
+    # constant would mix in the high one and leave an antipodal echo of size ~0.1.
+    frequency = np.minimum(candidates, 2 * n - candidates)
+    best = np.where(tie, np.argmin(frequency, axis=1), np.argmin(cost, axis=1))
+    chosen = np.zeros((n, 2), dtype=bool)
+    chosen[np.arange(n), best] = True
+    chosen[tie & (frequency[:, 0] == frequency[:, 1])] = True
+    return candidates, chosen
+
+
+def _cycle_scale(t_small: np.ndarray, t_large: np.ndarray) -> float:
+    """:func:`_settle_scale` for the cycle's mode selection."""
+
+    def matched(beta: float) -> np.ndarray:
+        candidates, chosen = _cycle_selection(t_small, t_large, beta)
+        return t_large[np.where(chosen[:, 0], candidates[:, 0], candidates[:, 1])]
+
+    return _settle_scale(float(np.sum(t_small**2)), matched, 0.25)
+
+
+def _cycle_interpolation_1d(n: int, N: int, beta: float | None) -> np.ndarray:
+    t_small, t_large = _cycle_symbol(n), _cycle_symbol(N)
+    if beta is None:
+        beta = _cycle_scale(t_small, t_large)
+    candidates, chosen = _cycle_selection(t_small, t_large, beta)
+    # The reference R (piecewise constant) is shift-equivariant, R[x, j] = r(x - 2j); it
+    # sends coarse mode k to fine modes m in (k, k+n) with weight proportional to fft(r)[m].
+    # Procrustes per mode: unit weights w with the phases (and, on ties, the mix) of R.
+    rho = np.fft.fft(_piecewise_constant_1d(n, N)[:, 0])[candidates] * chosen
+    norms = np.linalg.norm(rho, axis=1, keepdims=True)
+    fallback = chosen / np.sqrt(chosen.sum(axis=1, keepdims=True))
+    weights = np.where(norms > 1e-12, rho / np.maximum(norms, 1e-300), fallback)
+    # P[x, j] = p(x - 2j) with p(y) = sum_m w_m exp(2 pi i m y / N) / sqrt(N n).
+    coefficients = np.zeros(N, dtype=complex)
+    np.add.at(coefficients, candidates.ravel(), weights.ravel())
+    column = np.fft.ifft(coefficients) * N / math.sqrt(N * n)
+    if np.max(np.abs(column.imag)) > 1e-9:
+        raise RuntimeError(f"cycle recipe {n} -> {N}: the map is not real (imaginary part {np.max(np.abs(column.imag)):.3g})")
+    return np.stack([np.roll(column.real, 2 * j) for j in range(n)], axis=1)
+
+
+# ---------------------------------------------------------------------------
+# Grids: Kronecker products of the 1-D maps
+
+
+def _grid_distance_spectrum(shape: tuple[int, ...], periodic: bool) -> _Spectrum:
+    """Nonzero eigenpairs of the grid distance matrix ``T = sum_a J ⊗ .. ⊗ T_a ⊗ .. ⊗ J``.
+
+    Its range lies in the span of the axis-marginal indicator vectors
+    (dimension ``sum (n_a - 1) + 1``), so a small eigenproblem there gives all
+    nonzero eigenpairs; ``T`` itself is never formed.
+    """
+    factors = [_distances_1d(size, periodic) for size in shape]
+    coordinates = np.indices(shape).reshape(len(shape), -1)
+    indicators = np.hstack(
+        [(coordinates[axis][:, None] == np.arange(size)[None, :]).astype(float) for axis, size in enumerate(shape)]
+    )
+    left, singular, _ = np.linalg.svd(indicators, full_matrices=False)
+    basis = left[:, singular > 1e-10 * singular[0]]
+    columns = basis.reshape(shape + (basis.shape[1],))
+    image = np.zeros_like(columns)
+    for axis, T in enumerate(factors):
+        others = tuple(a for a in range(len(shape)) if a != axis)
+        marginal = columns.sum(axis=others)  # (n_axis, r)
+        image += np.expand_dims(T @ marginal, axis=others)
+    small = basis.T @ image.reshape(basis.shape)
+    values, vectors = np.linalg.eigh(0.5 * (small + small.T))
+    keep = np.abs(values) > _CLASS_TOLERANCE * np.max(np.abs(values))
+    return _Spectrum(values[keep], basis @ vectors[:, keep], basis.shape[0])
