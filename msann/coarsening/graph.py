@@ -42,6 +42,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphprolong import get_prolongation, path_graph
+from graphprolong.geometry import qr_orthonormal
+from graphprolong.lineages import lineage_kind
 from graphprolong.checks import check_choice, check_positive_int
 from graphprolong.compose import compose_box
 from graphprolong.recipes import get_recipe, piecewise_constant
@@ -70,33 +72,19 @@ METHODS = {
 #: Strategy -> the layout of its unit graphs.
 STRATEGIES = {"path": "path", "grid": "grid", "grid-shuffled": "grid", "random-orthogonal": "path"}
 
-#: Smallest side a level may have.  A side of 1 is reached from 2 by the
-#: symmetric map ``[1, 1]^T / sqrt 2`` whatever the method (every unit vector
-#: is optimal for a one-vertex graph; this one treats both fine vertices alike).
-MINIMUM_SIDE = 1
 
 
 def grid_shape(width: int) -> tuple[int, int]:
     """The grid of a 2D layer of ``width`` units: ``r x r`` if ``width = r^2``, ``2r x r`` if ``width = 2 r^2``.
+
+    graphprolong's lineage registry decides (:func:`graphprolong.lineages.lineage_kind`).
 
     Examples
     --------
     >>> grid_shape(256), grid_shape(128)
     ((16, 16), (16, 8))
     """
-    width = check_positive_int("width", width)
-    for factor in (1, 2):
-        side = math.isqrt(width // factor)
-        if width % factor == 0 and factor * side * side == width:
-            return (factor * side, side)
-    raise ValueError(f"a 2D layer needs r^2 or 2 r^2 units to be laid out as a grid; got width {width}")
-
-
-def _halve(shape: tuple[int, ...]) -> tuple[int, ...]:
-    axis = max(range(len(shape)), key=lambda a: (shape[a], a))  # the longest side; the last one on ties
-    if shape[axis] % 2 or shape[axis] // 2 < MINIMUM_SIDE:
-        raise ValueError(f"cannot halve shape {shape}: its side {shape[axis]} is odd or would drop below {MINIMUM_SIDE}")
-    return shape[:axis] + (shape[axis] // 2,) + shape[axis + 1 :]
+    return lineage_kind("grid").unit_shape(width)
 
 
 def unit_shapes(width: int, *, levels: int, layout: str, input_shape: Sequence[int] | None = None) -> list[tuple[int, ...]]:
@@ -138,7 +126,7 @@ def unit_shapes(width: int, *, levels: int, layout: str, input_shape: Sequence[i
     shapes = [shape]
     for level in range(levels):
         try:
-            shapes.append(_halve(shapes[-1]))
+            shapes.append(lineage_kind(layout).halve(shapes[-1]))
         except ValueError as error:
             raise ValueError(
                 f"a layer of width {width} ({layout} layout, shape {shapes[0]}) cannot be coarsened {levels} times: "
@@ -177,11 +165,6 @@ def _shape_map(fine: tuple[int, ...], coarse: tuple[int, ...], method: str) -> n
     return P
 
 
-def _random_orthonormal(rows: int, columns: int, rng: np.random.Generator) -> np.ndarray:
-    Q, R = np.linalg.qr(rng.standard_normal((rows, columns)))
-    return Q * np.sign(np.diag(R))  # Haar-distributed
-
-
 def layer_maps(
     width: int,
     *,
@@ -211,7 +194,7 @@ def layer_maps(
     maps = []
     for fine, coarse in zip(shapes, shapes[1:]):
         if strategy == "random-orthogonal":
-            P = _random_orthonormal(math.prod(fine), math.prod(coarse), rng)
+            P = qr_orthonormal(rng.standard_normal((math.prod(fine), math.prod(coarse))))  # Haar-distributed
         else:
             P = _shape_map(fine, coarse, method)
             if strategy == "grid-shuffled":

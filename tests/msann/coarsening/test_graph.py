@@ -52,7 +52,7 @@ def test_unit_shapes_errors_name_the_width_and_the_level():
     assert unit_shapes(16, levels=4, layout="path")[-1] == (1,)  # a side may reach 1
     with pytest.raises(ValueError, match=r"width 16 \(path layout, shape \(16,\)\) cannot be coarsened 5 times: at level 5"):
         unit_shapes(16, levels=5, layout="path")
-    with pytest.raises(ValueError, match=r"cannot be coarsened 3 times: at level 3.*side 3 is odd"):
+    with pytest.raises(ValueError, match=r"cannot be coarsened 3 times: at level 3.*longest side 3 must be even"):
         unit_shapes(12, levels=3, layout="path")
     with pytest.raises(ValueError, match=r"input_shape \(4, 5\) has 20 units, not the layer's width 16"):
         unit_shapes(16, levels=1, layout="grid", input_shape=(4, 5))
