@@ -11,14 +11,8 @@ import pytest
 
 from msann.data import poisson, poisson_cache
 from msann.data.poisson import INPUT_CHANNELS, generate_poisson_data, split, to_dataset
-from msann.data.poisson_solver import (
-    coefficient,
-    node_coordinates,
-    poisson_matrix,
-    sample_parameters,
-    solve_poisson,
-    source_term,
-)
+from msann.data.poisson_solver import (coefficient, node_coordinates, poisson_matrix, sample_parameters, solve_poisson,
+                                        source_term)
 
 
 # --------------------------------------------------------------------------- data generation and cache

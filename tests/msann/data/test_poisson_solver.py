@@ -7,15 +7,8 @@ import pytest
 import scipy.sparse as sp
 
 from msann.data import poisson_solver
-from msann.data.poisson_solver import (
-    FACE_MEANS,
-    coefficient,
-    node_coordinates,
-    poisson_matrix,
-    sample_parameters,
-    solve_poisson,
-    source_term,
-)
+from msann.data.poisson_solver import (FACE_MEANS, coefficient, node_coordinates, poisson_matrix, sample_parameters, solve_poisson,
+                                        source_term)
 
 
 # --------------------------------------------------------------------------- manufactured solution
