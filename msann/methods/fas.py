@@ -50,7 +50,7 @@ from ..core.cost import COST_MODELS
 from ..core.method import Descent, MultilevelMethod
 from ..core.metrics import best_errors
 from ..core.coarse import correct_level, first_order_term, mean_gradient, restrict_level
-from ..core.smoothing import make_smoother, smoothing_step
+from ..core.smoothing import SMOOTHERS, make_smoother, smoothing_step
 from ..options import at_least, check_rule, in_interval
 
 __all__ = ["FAS"]
@@ -94,6 +94,8 @@ class FAS(MultilevelMethod):
         Seed of the matching's random visit order.
     loss : callable
         ``loss(outputs, targets)`` of every level (default: the mean squared error).
+    smoother : str
+        A key of :data:`msann.core.smoothing.SMOOTHERS` (default SGD; only SGD's momentum is transferred).
 
     Examples
     --------
@@ -109,7 +111,8 @@ class FAS(MultilevelMethod):
                  transfer: str = "matching", rematch_every: int = 50, tau_batches: int = 4, gamma_tau: float = 1.0,
                  alpha_p: float = 1.0, alpha_m: float = 1.0, eta: float = 1.0, lr: float = 0.01, momentum: float = 0.9,
                  cost_model: str = "quarter", input_shape: Sequence[int] | None = None, seed: int = 0,
-                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.nn.functional.mse_loss) -> None:
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.nn.functional.mse_loss,
+                 smoother: str = "sgd") -> None:
         if not isinstance(model, nn.Module) or not any(True for _ in model.parameters()):
             raise TypeError(f"model must be a torch.nn.Module with parameters; got {type(model).__name__}")
         depth = check_positive_int("levels", levels, minimum=0)
@@ -118,6 +121,7 @@ class FAS(MultilevelMethod):
         self.gamma_tau, self.alpha_m = (check_rule(name, value, at_least(0.0)) for name, value in (("gamma_tau", gamma_tau), ("alpha_m", alpha_m)))
         self.alpha_p, self.eta, self.lr = check_positive("alpha_p", alpha_p), check_positive("eta", eta), check_positive("lr", lr)
         self.momentum = check_rule("momentum", momentum, in_interval(0.0, 1.0))
+        self.smoother = check_choice("smoother", smoother, SMOOTHERS)
         self.cost_model, self.loss = check_choice("cost_model", cost_model, COST_MODELS), loss
         self.input_shape = None if input_shape is None else tuple(check_positive_int("input_shape", s) for s in input_shape)
         self._rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
@@ -135,7 +139,12 @@ class FAS(MultilevelMethod):
         return next(self.hierarchy[0].model.parameters()).device
 
     def _smoother(self, level: int, network: nn.Module):
-        return make_smoother("sgd", network.parameters(), lr=self.lr / self.eta**level, momentum=self.momentum)
+        return make_smoother(self.smoother, network.parameters(), lr=self.lr / self.eta**level, momentum=self.momentum)
+
+    @property
+    def _transfers_momentum(self) -> bool:
+        """SGD momentum is restricted and corrected with the parameters (seed 000 §6.1.2); other smoothers keep their state."""
+        return self.smoother == "sgd" and bool(self.momentum)
 
     def _coarsen(self, level: int, model: nn.Module):
         """The transfer from level ``level`` to ``level + 1`` for the current weights of level ``level``."""
@@ -230,7 +239,7 @@ class FAS(MultilevelMethod):
         work = self.tau_batches * self._batch_size
         if not self._enter(level, fine_gradient, batches):
             return Descent(cost=work * fine.relative_cost, skip=True)
-        restrict_level(fine, coarse, momentum=bool(self.momentum))
+        restrict_level(fine, coarse, momentum=self._transfers_momentum)
         coarse.state["tau"], coarse.state["tau_batch"] = None, []
         self.set_tau_batch(level + 1, batches, fine_gradient=fine_gradient)
         return Descent(cost=work * (fine.relative_cost + coarse.relative_cost))
@@ -238,7 +247,7 @@ class FAS(MultilevelMethod):
     def up(self, level: int, stream) -> float:
         """``x_l += alpha_p P_p (x_{l+1} - R_p x_l)``, ``m_l += alpha_m P_p (m_{l+1} - R_p m_l)``."""
         fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
-        correct_level(fine, coarse, alpha=self.alpha_p, alpha_momentum=self.alpha_m if self.momentum else None)
+        correct_level(fine, coarse, alpha=self.alpha_p, alpha_momentum=self.alpha_m if self._transfers_momentum else None)
         coarse.state["tau"], coarse.state["tau_batch"] = None, []
         return 0.0
 

@@ -61,9 +61,9 @@ class FasTable:
 
 
 def check_fas_run(run, *, method: str = "fas") -> None:
-    """Checks across tables, before the data is loaded (FAS, and MG/Opt on FAS's hierarchy)."""
+    """Checks across tables, before the data is loaded (FAS, and MG/Opt on FAS's hierarchy, which takes any smoother)."""
     fas, levels = run.extra["fas"], run.hierarchy.levels
-    if run.train.optimizer != "sgd":
+    if method == "fas" and run.train.optimizer != "sgd":
         raise ValueError(f"[train] optimizer must be 'sgd' for method '{method}' (its smoother is SGD with momentum); got {run.train.optimizer!r}")
     if run.hierarchy.schedule != "cycle":
         raise ValueError(f"[hierarchy] schedule must be 'cycle' for method '{method}'; got {run.hierarchy.schedule!r}")

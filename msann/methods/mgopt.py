@@ -85,7 +85,7 @@ class MGOpt(FAS):
     **options
         FAS's: ``coarsening``, ``transfer``, ``rematch_every``, ``tau_batches``
         (minibatches of a sample), ``alpha_m``, ``eta``, ``lr``, ``momentum``,
-        ``cost_model``, ``input_shape``, ``seed``.
+        ``cost_model``, ``input_shape``, ``seed``, ``loss``, ``smoother``.
     """
 
     def __init__(self, model, *, levels: int, coherence: str = "first-order", lam: float = 0.0, alpha: float = 1.0,
@@ -133,7 +133,8 @@ class MGOpt(FAS):
 
     def up(self, level: int, stream) -> float:
         """The correction, with a fixed step or Armijo backtracking; returns the line search's work."""
-        if not self.line_search:
+        if not self.line_search:  # a fixed step: every correction is taken
+            self.counts["accepted"] += 1
             return super().up(level, stream)
         fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
         start = {name: value.clone() for name, value in parameters_of(fine.model).items()}
@@ -154,7 +155,7 @@ class MGOpt(FAS):
             fine.state["restricted"] = fine.state["restricted_momentum"] = None
         else:
             self.counts["accepted"] += 1
-            correct_level(fine, coarse, alpha=alpha, alpha_momentum=self.alpha_m if self.momentum else None)
+            correct_level(fine, coarse, alpha=alpha, alpha_momentum=self.alpha_m if self._transfers_momentum else None)
         coarse.state["tau"], coarse.state["tau_batch"] = None, []
         return evaluations * len(fine.state["sample"]) * self._batch_size * fine.relative_cost
 

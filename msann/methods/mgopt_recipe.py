@@ -5,7 +5,9 @@ from the ``[fas]`` table (architecture, widths, coarsening, ``tau_batches`` =
 minibatches of a sample, ``alpha_m``, ``eta``, ``cost_model``), and reads
 MG/Opt's own options from ``[mgopt]`` (:class:`MgoptTable`).  ``[fas]
 gamma_tau`` and ``alpha_p`` belong to FAS: MG/Opt's are ``[mgopt] coherence``
-and ``alpha``.
+and ``alpha``.  Unlike FAS, MG/Opt takes any ``[train] optimizer`` as its
+smoother (Adam and RMSProp keep their state per level; only SGD's momentum
+is transferred with the parameters).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def build_mgopt_method(run, dataset, device: torch.device | str) -> MGOpt:
         alpha=mgopt.alpha, line_search=mgopt.line_search, kappa=mgopt.kappa, kappa_min=mgopt.kappa_min,
         armijo=mgopt.armijo, backtracks=mgopt.backtracks, coarsening=coarsening_options(run), transfer=fas.transfer,
         rematch_every=fas.rematch_every, tau_batches=fas.tau_batches, alpha_m=fas.alpha_m, eta=fas.eta, lr=run.train.lr,
-        momentum=run.train.momentum, cost_model=fas.cost_model,
+        momentum=run.train.momentum, cost_model=fas.cost_model, smoother=run.train.optimizer,
         input_shape=dataset.unit_shape if fas.architecture == "cnn" else None, seed=run.train.seed,
     )
 

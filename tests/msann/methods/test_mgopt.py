@@ -213,3 +213,22 @@ def test_eigenvector_transfers_give_a_symmetric_idempotent_P_R_and_R_P_the_ident
     torch.testing.assert_close(projector, projector.T, rtol=0, atol=1e-13)
     torch.testing.assert_close(projector @ projector, projector, rtol=0, atol=1e-13)
     torch.testing.assert_close(unit.pi @ unit.P, torch.eye(4, dtype=F64), rtol=0, atol=1e-13)
+
+
+def test_mgopt_takes_any_smoother_in_a_recipe_while_fas_keeps_sgd():
+    base = {"data": {"name": "poisson", "n_samples": 40, "grid_size": 8}, "train": {"optimizer": "adam", "lr": 1e-3}}
+    assert parse_config({"method": "mgopt", **base}).runs[0].train.optimizer == "adam"
+    with pytest.raises(ConfigError, match=r"\[train\] optimizer must be 'sgd' for method 'fas'"):
+        parse_config({"method": "fas", **base})
+
+
+def test_an_adam_smoothed_mgopt_corrects_without_touching_adam_state_by_transfer():
+    method, batch = _method(kappa=1e-9, smoother="adam"), _batch()
+    method.smooth_step(0, *batch)
+    moments = {k: v.clone() for k, v in method.hierarchy[0].smoother.state_dict()["state"][0].items() if torch.is_tensor(v)}
+    _enter(method, batch)
+    method.smooth_step(1, *method.batch(1, None))
+    method.up(0, None)
+    assert method.counts["accepted"] == 1
+    state = method.hierarchy[0].smoother.state_dict()["state"][0]
+    assert all(torch.equal(state[k], v) for k, v in moments.items())  # Adam's moments are not moved by the correction
