@@ -75,7 +75,7 @@ class MGOpt(FAS):
     line_search : bool
         Armijo backtracking on the fine objective over the sample.
     kappa : float
-        Gate ratio in ``(0, 1)``.
+        Gate ratio in ``(0, 1)`` on squared norms (0.25: seed 004 App. B.2's ``kappa_1 = 0.5`` on norms).
     kappa_min : float
         Smallest ``||R_g grad f||`` that opens the gate (``>= 0``).
     armijo : float
@@ -89,7 +89,7 @@ class MGOpt(FAS):
     """
 
     def __init__(self, model, *, levels: int, coherence: str = "first-order", lam: float = 0.0, alpha: float = 1.0,
-                 line_search: bool = False, kappa: float = 0.5, kappa_min: float = 0.0, armijo: float = 1e-4,
+                 line_search: bool = False, kappa: float = 0.25, kappa_min: float = 0.0, armijo: float = 1e-4,
                  backtracks: int = 4, **options) -> None:
         self.coherence = check_choice("coherence", coherence, COHERENCES)
         self.lam = check_rule("lambda", lam, at_least(0.0))

@@ -32,7 +32,7 @@ class MgoptTable:
     lam: float = option(0.0, at_least(0.0), "lambda of the proximal term (lambda / 2) ||xb - xb_k||^2")
     alpha: float = option(1.0, positive(), "step of the correction (the first one the line search tries)")
     line_search: bool = option(False, "true or false", "Armijo backtracking on the fine objective over the sample")
-    kappa: float = option(0.5, OPEN_UNIT, "gate: correct only if ||R_g grad f||^2 > kappa ||grad f||^2")
+    kappa: float = option(0.25, OPEN_UNIT, "gate: correct only if ||R_g grad f||^2 > kappa ||grad f||^2 (0.25: seed 004's kappa_1 = 0.5 on norms)")
     kappa_min: float = option(0.0, at_least(0.0), "gate: and only if ||R_g grad f|| >= kappa_min")
     armijo: float = option(1e-4, OPEN_UNIT, "sufficient-decrease constant c of the line search")
     backtracks: int = option(4, at_least(0, integer=True), "most step halvings of the line search")
