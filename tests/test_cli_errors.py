@@ -44,6 +44,7 @@ class Case:
     files: dict[str, bytes | str] = field(default_factory=dict)
     rlimit_file_size: int | None = None
     rlimit_address_space: int | None = None
+    read_only: tuple[str, ...] = ()  # folders made read-only (0o555) after the files are written
 
 
 def _map_bytes(P: np.ndarray, metadata=None) -> bytes:
@@ -70,6 +71,8 @@ CASES: dict[str, Case] = {
     "-o is a folder": Case([*_SOLVE, "-o", "d"], "input", ["-o d must be a file; it is a folder"], {"d/x": "x"}),
     "-o under a file": Case([*_SOLVE, "-o", "F/P.npz"], "input", ["-o F/P.npz", "F is a file, not a folder"], {"F": "a file"}),
     "-o not writable": Case([*_SOLVE, "-o", "/proc/graphprolong-P.npz"], "input", ["-o /proc/graphprolong-P.npz", "not writable"]),
+    "-o in a read-only folder": Case([*_SOLVE, "-o", "ro/P.npz"], "input", ["-o ro/P.npz is not writable", "Permission denied"],
+                                     {"ro/x": "x"}, read_only=("ro",)),
     "export -o is a folder": Case(["export", "--lineage", "path", "--sizes", "4,8", "--cache-dir", "c", "-o", "d"], "input",
                                   ["-o d must be a file"], {"d/x": "x"}),
     "--cache-dir is a file": Case(["export", "--lineage", "path", "--sizes", "4,8", "--cache-dir", "F", "-o", "c.npz"], "input",
@@ -110,6 +113,8 @@ def _write_files(folder: Path, case: Case) -> None:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    for name in case.read_only:
+        (folder / name).chmod(0o555)
 
 
 def _snapshot(folder: Path) -> dict[str, bytes | None]:
@@ -208,6 +213,8 @@ def test_a_bad_input_is_one_line_with_its_exit_status_and_changes_no_file(outcom
     if "/proc" in " ".join(CASES[name.removeprefix("fresh: ")].argv) and not Path("/proc").is_dir():
         pytest.skip("needs /proc (Linux) for a folder that even root cannot write into")
     case = CASES[name.removeprefix("fresh: ")]
+    if case.read_only and os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the /proc case covers an unwritable folder")
     result, before, after = outcomes[name]
     lines = result.stderr.strip().splitlines()
     assert result.returncode == EXIT_STATUSES[case.status], result.stderr
