@@ -316,3 +316,18 @@ def test_stale_temporaries_of_the_same_target_are_removed_by_the_next_write(tmp_
     assert not stale.exists()
     assert fresh.exists() and other_target.exists() and not_ours.exists() and held.exists()
     load_prolongation(tmp_path / "p.npz")
+
+
+def test_an_unreadable_edge_list_is_invalid_input_naming_the_file(tmp_path, monkeypatch, capsys):
+    """Permissions cannot make a file unreadable for root, so the read itself fails here."""
+    from pathlib import Path
+
+    edges = tmp_path / "g.txt"
+    edges.write_text("0 1\n")
+
+    def unreadable(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", unreadable)
+    assert main(["solve", "--small", "path:2", "--large", str(edges), "--s", "0", "-o", str(tmp_path / "P.npz")]) == 2
+    assert f"cannot read the edge-list file {edges}: Permission denied" in capsys.readouterr().err
