@@ -7,7 +7,7 @@ of them gives a new entry; a map made by a recipe
 (:mod:`graphprolong.recipes`) is keyed by the recipe's name, version, size rule
 and scale factors too.  Entries are ``.npz`` files written atomically by
 :func:`graphprolong.io.save_prolongation` with a checksum of ``P``; an entry
-that fails to load (truncated, corrupt, tampered) is reported with a warning
+that fails to load (truncated, corrupt, tampered, a non-finite ``P``) is reported with a warning
 and recomputed.  Two processes computing the same key both rename a complete
 file into place, so readers never see a partial one.
 
@@ -45,6 +45,7 @@ __all__ = [
     "CACHE_ENVIRONMENT_VARIABLE",
     "PROLONGATION_METHODS",
     "cache_directory",
+    "check_spectral_s",
     "cache_key",
     "get_prolongation",
 ]
@@ -131,7 +132,18 @@ def _plan(problem: ProlongationProblem, method: str, recipe_name: str | None, al
         if found:
             return "recipe", found[0], recipe_shapes(found[0], problem.small, problem.large)
         return "optimize", None, None
+    if method == "spectral":
+        check_spectral_s(problem.s)
     return method, None, None
+
+
+def check_spectral_s(s: float, *, name: str = "s") -> None:
+    """``ValueError`` unless ``s = 0``: the spectral map ``U2 M U1^T`` is the optimum of the diffusion term alone."""
+    if s != 0.0:
+        raise ValueError(
+            f"method 'spectral' gives the s = 0 optimum (U2 M U1^T, the diffusion term alone) and needs {name} = 0; "
+            f"got {name} = {s:g} (method 'optimize' solves for any s)"
+        )
 
 
 def _compute(problem: ProlongationProblem, method: str, recipe: Recipe | None, shapes, solve_options: dict, *, factored: bool) -> tuple:
@@ -239,7 +251,8 @@ def get_prolongation(
         ``"recipe"``: the closed form ``recipe`` of :data:`graphprolong.recipes.RECIPES`,
         or, when ``recipe`` is None, the preferred one of :func:`matching_recipes`
         (``*-interpolation``, then ``*-spectral``); ``ValueError`` listing the
-        candidates when none fits.  ``"spectral"``: ``U2 M U1^T``.
+        candidates when none fits.  ``"spectral"``: ``U2 M U1^T``, the
+        optimum at ``s = 0`` (``ValueError`` for any other ``s``).
         ``"optimize"``: :func:`solve`.  ``"auto"``: the spectral form at
         ``s = 0`` (on any graphs; on a lineage it equals the ``*-spectral``
         recipe), else the preferred matching recipe at ``s`` (the

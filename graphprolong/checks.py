@@ -83,7 +83,7 @@ def check_orthonormal(name: str, P: Any, shape: tuple[int, int]) -> np.ndarray:
             f"{name} must have shape (n_large, n_small) = {tuple(shape)}; got shape {values.shape}"
         )
     error = orthonormality_error(values)
-    if error > ORTHONORMAL_TOLERANCE:
+    if not error <= ORTHONORMAL_TOLERANCE:  # NaN fails too
         raise ValueError(
             f"{name} must have orthonormal columns (||P^T P - I||_F <= {ORTHONORMAL_TOLERANCE:g}); "
             f"got ||P^T P - I||_F = {error:.3g}"

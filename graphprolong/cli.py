@@ -4,8 +4,27 @@
 ``graphprolong export`` writes the chain of maps along a lineage;
 ``graphprolong recipes list|verify`` shows the closed-form recipes and checks
 them; ``graphprolong plot`` draws; ``graphprolong demo`` runs a small showcase.
-Bad input is reported as one line on standard error with exit status 2, never
-a traceback; ``recipes verify`` exits with 1 when a recipe fails a check.
+
+Output locations (``-o``, ``--out``, ``--json``, ``--cache-dir``) are checked
+before any work.  Exit statuses (every failure is one line on stderr;
+``--debug`` shows the Python traceback instead):
+
+===  ==========================================================================
+0    done
+1    ``recipes verify``: a recipe failed a check; any command: an internal
+     error (a bug: please report it with the ``--debug`` traceback)
+2    invalid input, found before any work: an option, a graph spec, an
+     edge-list or map file (missing, unreadable, not text, corrupt, NaN in
+     ``P``), an output location that is a folder, lies under a file or is
+     not writable, ``--method spectral`` with s != 0
+4    a file-system error during the work (disk full, permissions changed,
+     ...), naming the file
+5    out of memory
+130  interrupted (Ctrl-C); files are written atomically, so none is left
+     half-written
+===  ==========================================================================
+
+(Status 3, a diverged run, is msann's alone.)
 """
 
 from __future__ import annotations
@@ -20,17 +39,22 @@ from collections.abc import Sequence
 
 from . import __version__
 from .checks import orthonormality_error
-from .cache import PROLONGATION_METHODS
+from .cache import PROLONGATION_METHODS, cache_directory, check_spectral_s
 from .cli_recipes import add_recipes_parser
 from .export import structured_wanted
 from .lineages import GRAPH_SPEC_FORMS, LINEAGE_KINDS, parse_graph_spec, parse_lineage_spec
-from .io import save_prolongation
+from .io import check_output_folder, check_output_path, save_prolongation
 from .matching import MATCHERS
 from .operators import StructuredMatrices, structured_matrices
 from .problem import ProlongationProblem
 from .solver import BACKENDS, INITIALISATIONS, OPTIMIZERS, solve
 from .spectral import spectral_prolongation
 from .torch_backend import DTYPES, resolve_device  # torch itself is imported only when the backend runs
+
+__all__ = ["EXIT_STATUSES", "build_parser", "main"]
+
+#: Exit status by outcome (the table of the module docstring).
+EXIT_STATUSES = {"ok": 0, "failed": 1, "internal": 1, "input": 2, "filesystem": 4, "memory": 5, "interrupted": 130}
 
 #: How ``graphprolong solve`` makes its map.
 SOLVE_METHODS = ("optimize", "spectral")
@@ -40,7 +64,14 @@ SOLVER_OPTIONS = ("optimizer", "backend", "device", "dtype", "init", "matcher", 
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit status 2."""
+    """An argument parser whose errors are one line and exit status 2; every (sub-)command takes ``--debug``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS,
+            help="show the Python traceback of an error instead of one line",
+        )
 
     def error(self, message: str) -> None:  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -63,6 +94,9 @@ def _graph(spec: str, options: dict):
 
 
 def _solve_command(args: argparse.Namespace) -> int:
+    if args.method == "spectral":
+        check_spectral_s(args.s, name="--s")
+    check_output_path(args.output, option="-o")
     options = _solver_options(args)
     device = _check_device(args)
     small, large = _graph(args.small, options), _graph(args.large, options)
@@ -121,6 +155,10 @@ def _export_command(args: argparse.Namespace) -> int:
     from .export import export_chain, parse_sizes, prolongation_chain
 
     sizes = parse_sizes(args.sizes, lineage=args.lineage)
+    if args.method == "spectral":
+        check_spectral_s(args.s, name="--s")
+    check_output_path(args.output, option="-o")
+    check_output_folder(cache_directory(args.cache_dir), option="--cache-dir" if args.cache_dir else "the cache folder")
     _check_device(args)
     maps, metadata = prolongation_chain(
         args.lineage, sizes, s=args.s, method=args.method, recipe=args.recipe, seed=args.seed, cache_dir=args.cache_dir,
@@ -144,26 +182,37 @@ def _plot_command(args: argparse.Namespace) -> int:
     if args.kind == "heatmap":
         if not args.input:
             raise ValueError("plot heatmap needs --input FILE.npz (a map written by 'graphprolong solve')")
+        check_output_path(args.output, option="-o")
         P, metadata = load_prolongation(args.input)
         label = f"{metadata.get('small', '?')} -> {metadata.get('large', '?')}, s = {metadata.get('s', '?')}"
         path = plotting.plot_heatmaps([(label, P)], args.output, columns=1)
     else:
         if not (args.small and args.large):
             raise ValueError(f"plot {args.kind} needs --small SPEC and --large SPEC")
+        s_values = _parse_s_values(args.s_values) if args.kind == "sweep" else None
+        check_output_path(args.output, option="-o")
         small, large = parse_graph_spec(args.small), parse_graph_spec(args.large)
         if args.kind == "spectra":
             path = plotting.plot_spectra_matching(small, large, args.output)
         else:
-            s_values = [float(value) for value in args.s_values.split(",")]
             results = plotting.s_sweep(small, large, s_values=s_values, alpha=args.alpha, beta=args.beta, warm_start=args.warm_start)
             path = plotting.plot_s_sweep(results, args.output, title=f"{args.small} -> {args.large}")
     print(f"written: {path}")
     return 0
 
 
+def _parse_s_values(text: str) -> list[float]:
+    """``"0,0.5,1"`` -> [0.0, 0.5, 1.0]; ``ValueError`` naming ``--s-values`` otherwise."""
+    try:
+        return [float(value) for value in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--s-values must be comma-separated numbers in [0, 1] like '0,0.5,1'; got {text!r}") from None
+
+
 def _demo_command(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    check_output_folder(args.out, option="--out")
     print(run_demo(args.out))
     return 0
 
@@ -203,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Design orthonormal prolongation maps P between a small and a large graph "
         "(Scott & Mjolsness): minimise (1-s)||P L1/sqrt(a) - sqrt(a) L2 P||^2 + s||P T1/sqrt(b) - sqrt(b) T2 P||^2 "
         "over P^T P = I.",
+        epilog="exit status: 0 done, 1 a recipe failed 'recipes verify' or an internal error, 2 invalid input "
+        "(before any work; output locations are checked first), 4 file-system error, 5 out of memory, "
+        "130 interrupted (Ctrl-C). Every failure is one line on stderr; --debug shows the traceback.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to standard error")
@@ -297,8 +349,31 @@ def _command_name(args: argparse.Namespace) -> str:
     return " ".join(filter(None, (args.command, getattr(args, "recipes_command", None))))
 
 
+def _out_of_memory(error: BaseException) -> bool:
+    """MemoryError (numpy's too), torch's OutOfMemoryError (GPU), or torch's CPU allocator failing (a RuntimeError)."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+
+
+def _outcome(error: BaseException) -> tuple[str, str]:
+    """The outcome (a key of :data:`EXIT_STATUSES`) of an error, and its one-line message."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", "interrupted (Ctrl-C); files are written atomically, none is left half-written"
+    if _out_of_memory(error):
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
+        return "memory", f"out of memory ({type(error).__name__}: {detail}); try smaller graphs"
+    if isinstance(error, FileNotFoundError):  # an input file (outputs are checked before any work)
+        return "input", f"error: {error}"
+    if isinstance(error, OSError):
+        return "filesystem", f"file-system error: {error}"
+    if isinstance(error, (ValueError, TypeError)):
+        return "input", f"error: {error}"
+    return "internal", f"internal error ({type(error).__name__}: {error}); rerun with --debug for the traceback"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status (:data:`EXIT_STATUSES`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -306,9 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             status = args.handler(args)
-        except (ValueError, TypeError, FileNotFoundError) as error:
-            print(f"graphprolong {_command_name(args)}: error: {error}", file=sys.stderr)
-            status = 2
+        except (Exception, KeyboardInterrupt) as error:
+            if getattr(args, "debug", False):
+                raise
+            outcome, message = _outcome(error)
+            print(f"graphprolong {_command_name(args)}: {message}", file=sys.stderr)
+            status = EXIT_STATUSES[outcome]
     for warning in caught:
         print(f"graphprolong {_command_name(args)}: warning: {warning.message}", file=sys.stderr)
     return status

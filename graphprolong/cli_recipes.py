@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 from .checks import check_positive_int
-from .io import atomic_write_bytes
+from .io import atomic_write_bytes, check_output_path
 from .recipes import RECIPE_VERSION, RECIPES, get_recipe, verification_passed, verification_table, verify_recipe
 
 __all__ = ["QUICK_VERIFY", "VERIFY_SIZES", "add_recipes_parser"]
@@ -128,6 +128,8 @@ def _recipes_verify_command(args: argparse.Namespace) -> int:
     if not cases:
         raise ValueError("no (recipe, size) pair to verify: " + "; ".join(notes or ["no recipe selected"]))
     options = _verify_options(args)
+    if args.json:
+        check_output_path(args.json, option="--json")
     reports = []
     started_all = time.perf_counter()
     for index, (recipe, size) in enumerate(cases, 1):

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import scipy.io
 
-from .checks import ORTHONORMAL_TOLERANCE, check_choice, orthonormality_error
+from .checks import check_choice
 from .cache import PROLONGATION_METHODS, get_prolongation
-from .io import atomic_write_bytes, map_checksum
+from .io import MetadataError, atomic_write_bytes, check_map_values, check_metadata_object, map_checksum
 from .kronecker import map_from_parts, map_parts
 from .lineages import lineage_kind
 from .operators import structured_matrices
@@ -191,16 +191,16 @@ def export_chain(path: str | os.PathLike, maps: Sequence, metadata: dict[str, An
 def _read(path: Path) -> tuple[list, dict[str, Any]]:
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
-            metadata = json.loads(str(data["metadata"]))
+            metadata = check_metadata_object(str(path), json.loads(str(data["metadata"])))
             _legacy(metadata)
             return _assemble([[np.array(data[name]) for name in names] for names in _names(metadata)], metadata), metadata
     if path.suffix == ".pt":
         payload = require_torch("the .pt export format").load(path, weights_only=True)
-        metadata = payload["metadata"]
+        metadata = check_metadata_object(str(path), payload["metadata"])
         _legacy(metadata)
         parts = [[t.numpy() for t in entry] if isinstance(entry, (list, tuple)) else [entry.numpy()] for entry in payload["P"]]
         return _assemble(parts, metadata), metadata
-    metadata = json.loads(path.with_suffix(".json").read_text())
+    metadata = check_metadata_object(str(path.with_suffix(".json")), json.loads(path.with_suffix(".json").read_text()))
     _legacy(metadata)
     files = iter(metadata["files"])
     parts = [[np.asarray(scipy.io.mmread(path.with_name(next(files))), dtype=float) for _ in names] for names in _names(metadata)]
@@ -221,8 +221,10 @@ def load_prolongations(path: str | os.PathLike) -> tuple[list, dict[str, Any]]:
     Raises
     ------
     ValueError
-        If the file is unreadable, a checksum fails, consecutive shapes do not
-        chain (``P_{k+1}`` has ``n_{k+1}`` columns) or a map is not orthonormal.
+        If the file is unreadable, its metadata is not a JSON object, a
+        checksum fails, consecutive shapes do not chain (``P_{k+1}`` has
+        ``n_{k+1}`` columns) or a map has a non-finite entry or is not
+        orthonormal (:func:`~graphprolong.io.check_map_values`).
     """
     path = Path(path)
     if path.suffix == ".json":
@@ -232,14 +234,14 @@ def load_prolongations(path: str | os.PathLike) -> tuple[list, dict[str, Any]]:
         maps, metadata = _read(path)
     except FileNotFoundError:
         raise
+    except MetadataError:
+        raise
     except Exception as error:  # any parse failure of a corrupt file
         raise ValueError(f"{path} is not a readable prolongation chain: {type(error).__name__}: {error}") from None
     for k, (P, checksum) in enumerate(zip(maps, metadata.get("checksums", []))):
         if map_checksum(P) != checksum:
             raise ValueError(f"{path}: map P_{k} does not match its checksum; the file is corrupt")
-        error = orthonormality_error(P)
-        if error > ORTHONORMAL_TOLERANCE:
-            raise ValueError(f"{path}: map P_{k} must have orthonormal columns; ||P^T P - I||_F = {error:.3g}")
+        check_map_values(str(path), P, name=f"map P_{k}")
     if len(metadata.get("checksums", [])) != len(maps):
         raise ValueError(f"{path}: {len(maps)} maps but {len(metadata.get('checksums', []))} checksums in the metadata")
     for k in range(len(maps) - 1):

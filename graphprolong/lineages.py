@@ -205,7 +205,15 @@ def parse_lineage_spec(spec: str) -> tuple[LineageKind, tuple[int, ...]] | None:
 
 def _read_edge_list(path: Path) -> nx.Graph:
     graph = nx.Graph(name=str(path))
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not a text edge list (lines 'u v' or 'u v weight', UTF-8): byte {error.start} is not UTF-8 text"
+        ) from None
+    except OSError as error:
+        raise ValueError(f"cannot read the edge-list file {path}: {error.strerror or error}") from None
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

@@ -288,3 +288,27 @@ def test_spectral_map_of_a_structured_path_shares_the_networkx_entry(tmp_path, m
     np.testing.assert_array_equal(structured, graphs)
     assert len(calls) == 1
     np.testing.assert_array_equal(structured, spectral_prolongation(ProlongationProblem(cycle_graph(6), cycle_graph(12), s=0.0)))
+
+
+def test_an_entry_whose_p_has_nan_is_treated_as_corrupt_and_recomputed(tmp_path):
+    """A valid checksum over a NaN array must not pass as a cache hit."""
+    from graphprolong.io import save_prolongation
+
+    P = get_prolongation(cycle_graph(4), cycle_graph(8), s=0.0, cache_dir=tmp_path)
+    (entry,) = tmp_path.glob("*.npz")
+    P_nan, metadata = load_prolongation(entry)
+    P_nan = P_nan.copy()
+    P_nan[3, 1] = np.nan
+    save_prolongation(entry, P_nan, metadata={key: value for key, value in metadata.items() if key not in ("checksum", "shape", "form")})
+    with pytest.warns(UserWarning, match="unusable.*P must have finite entries"):
+        again = get_prolongation(cycle_graph(4), cycle_graph(8), s=0.0, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, P)
+    assert np.isfinite(load_prolongation(entry)[0]).all()  # rewritten
+
+
+@pytest.mark.parametrize("s", [0.5, 1.0, 1e-9])
+def test_the_spectral_method_is_the_s_0_optimum_and_refuses_other_s(tmp_path, s):
+    with pytest.raises(ValueError, match=rf"method 'spectral' gives the s = 0 optimum .* needs s = 0; got s = {s:g}"):
+        get_prolongation(path_graph(4), path_graph(8), s=s, method="spectral", cache_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
+    get_prolongation(path_graph(4), path_graph(8), s=0.0, method="spectral", cache_dir=tmp_path)

@@ -145,3 +145,19 @@ def test_cli_export_with_the_torch_backend_goes_through_structured_grids(tmp_pat
         np.testing.assert_array_equal(again, P)
     assert len(list(cache_dir.glob("*.npz"))) == 2
     assert "P_1: 4x4 -> 8x8  shape (64, 16)" in capsys.readouterr().out
+
+
+def test_a_nan_map_with_a_valid_checksum_is_refused(tmp_path, chain):
+    maps, metadata = chain
+    broken = maps[0].copy()
+    broken[0, 0] = np.nan
+    for suffix in (".npz", ".mtx"):
+        export_chain(tmp_path / f"nan{suffix}", [broken, maps[1]], metadata)
+        with pytest.raises(ValueError, match=rf"nan\{suffix}: map P_0 must have finite entries \(no NaN or inf\); found 1 non-finite"):
+            load_prolongations(tmp_path / f"nan{suffix}")
+
+
+def test_metadata_that_is_a_json_list_is_refused_naming_the_file(tmp_path):
+    np.savez(tmp_path / "c.npz", P_0=np.eye(4, 2), metadata=np.array(json.dumps([1])))
+    with pytest.raises(ValueError, match=r"c\.npz: the metadata must be a JSON object; got a JSON array"):
+        load_prolongations(tmp_path / "c.npz")

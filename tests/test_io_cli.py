@@ -223,3 +223,111 @@ def test_cli_device_cuda_without_cuda_is_one_line_and_status_2(tmp_path):
         assert completed.returncode == 2 and completed.stdout == ""
         assert len(completed.stderr.strip().splitlines()) == 1 and "sees no CUDA device" in completed.stderr
     assert not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- issue 11: NaN maps, stale temporaries
+
+
+def _nan_map() -> np.ndarray:
+    P = np.eye(6, 3)
+    P[2, 1] = np.nan
+    return P
+
+
+def test_a_nan_map_with_a_valid_checksum_is_refused_naming_the_file(tmp_path):
+    path = save_prolongation(tmp_path / "p.npz", _nan_map(), metadata={})
+    with pytest.raises(ValueError, match=r"p\.npz: P must have finite entries \(no NaN or inf\); found 1 non-finite of 18"):
+        load_prolongation(path)
+
+
+def test_a_factored_map_with_an_infinite_factor_is_refused(tmp_path):
+    from graphprolong.kronecker import KroneckerMap
+
+    path = save_prolongation(tmp_path / "k.npz", KroneckerMap([np.eye(2, 1), np.eye(4, 2)]), metadata={})
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["P_part_1"] = arrays["P_part_1"].copy()
+    arrays["P_part_1"][0, 0] = np.inf
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"k\.npz .*factor 1 must have finite entries; found 1 non-finite of 8"):
+        load_prolongation(path)
+
+
+def test_a_nan_orthonormality_error_fails_the_rule(monkeypatch):
+    """NaN compares false with everything: the rule must be 'not error <= tolerance', not 'error > tolerance'."""
+    import graphprolong.io
+
+    monkeypatch.setattr(graphprolong.io, "orthonormality_error", lambda P: float("nan"))
+    with pytest.raises(ValueError, match=r"src: P must have orthonormal columns .*; got \|\|P\^T P - I\|\|_F = nan"):
+        graphprolong.io.check_map_values("src", np.eye(2, 1))
+
+
+def test_metadata_that_is_a_json_list_is_refused_naming_the_file(tmp_path):
+    np.savez(tmp_path / "p.npz", P=np.eye(4, 2), metadata=np.array(json.dumps([1, 2])))
+    with pytest.raises(ValueError, match=r"p\.npz: the metadata must be a JSON object; got a JSON array"):
+        load_prolongation(tmp_path / "p.npz")
+
+
+def test_plot_heatmap_refuses_a_nan_map_and_writes_nothing(tmp_path, capsys):
+    path = save_prolongation(tmp_path / "p.npz", _nan_map(), metadata={})
+    assert main(["plot", "heatmap", "--input", str(path), "-o", str(tmp_path / "p.png")]) == 2
+    assert "P must have finite entries" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_a_write_that_fails_names_the_target_not_the_temporary(tmp_path):
+    from graphprolong.io import atomic_write_bytes
+
+    target = tmp_path / "sub" / "p.npz"
+
+    def failing(file):
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match=r"No space left on device \(writing .*sub/p\.npz\)"):
+        atomic_write_bytes(target, failing)
+    assert list((tmp_path / "sub").iterdir()) == []
+    if __import__("pathlib").Path("/proc").is_dir():
+        with pytest.raises(OSError, match=r"\(writing /proc/graphprolong-p\.npz\)") as raised:
+            atomic_write_bytes("/proc/graphprolong-p.npz", lambda file: file.write(b"x"))
+        assert ".tmp" not in str(raised.value)
+
+
+def test_stale_temporaries_of_the_same_target_are_removed_by_the_next_write(tmp_path):
+    import fcntl
+    import os
+
+    def temporary(name, *, age):
+        path = tmp_path / name
+        path.write_bytes(b"partial")
+        os.utime(path, (time_now - age, time_now - age))
+        return path
+
+    import time
+
+    time_now = time.time()
+    stale = temporary(".p.npz.abcd_123.tmp", age=3600)
+    fresh = temporary(".p.npz.zzzz9999.tmp", age=-60)  # written after this process started: maybe a live writer's
+    other_target = temporary(".q.npz.abcd1234.tmp", age=3600)
+    not_ours = temporary(".p.npz.notmkstemp-name.tmp", age=3600)
+    held = temporary(".p.npz.held0000.tmp", age=3600)
+    with open(held, "rb") as file:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # a live writer holds it
+        save_prolongation(tmp_path / "p.npz", np.eye(4, 2), metadata={})
+    assert not stale.exists()
+    assert fresh.exists() and other_target.exists() and not_ours.exists() and held.exists()
+    load_prolongation(tmp_path / "p.npz")
+
+
+def test_an_unreadable_edge_list_is_invalid_input_naming_the_file(tmp_path, monkeypatch, capsys):
+    """Permissions cannot make a file unreadable for root, so the read itself fails here."""
+    from pathlib import Path
+
+    edges = tmp_path / "g.txt"
+    edges.write_text("0 1\n")
+
+    def unreadable(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", unreadable)
+    assert main(["solve", "--small", "path:2", "--large", str(edges), "--s", "0", "-o", str(tmp_path / "P.npz")]) == 2
+    assert f"cannot read the edge-list file {edges}: Permission denied" in capsys.readouterr().err
