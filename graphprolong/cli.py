@@ -39,6 +39,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .checks import orthonormality_error
+from .errors import outcome as common_outcome
 from .cache import PROLONGATION_METHODS, cache_directory, check_spectral_s
 from .cli_recipes import add_recipes_parser
 from .export import structured_wanted
@@ -349,27 +350,13 @@ def _command_name(args: argparse.Namespace) -> str:
     return " ".join(filter(None, (args.command, getattr(args, "recipes_command", None))))
 
 
-def _out_of_memory(error: BaseException) -> bool:
-    """MemoryError (numpy's too), torch's OutOfMemoryError (GPU), or torch's CPU allocator failing (a RuntimeError)."""
-    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
-        return True
-    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
-
-
 def _outcome(error: BaseException) -> tuple[str, str]:
     """The outcome (a key of :data:`EXIT_STATUSES`) of an error, and its one-line message."""
     if isinstance(error, KeyboardInterrupt):
         return "interrupted", "interrupted (Ctrl-C); files are written atomically, none is left half-written"
-    if _out_of_memory(error):
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
-        return "memory", f"out of memory ({type(error).__name__}: {detail}); try smaller graphs"
     if isinstance(error, FileNotFoundError):  # an input file (outputs are checked before any work)
         return "input", f"error: {error}"
-    if isinstance(error, OSError):
-        return "filesystem", f"file-system error: {error}"
-    if isinstance(error, (ValueError, TypeError)):
-        return "input", f"error: {error}"
-    return "internal", f"internal error ({type(error).__name__}: {error}); rerun with --debug for the traceback"
+    return common_outcome(error, memory_hint="try smaller graphs")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

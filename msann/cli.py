@@ -41,6 +41,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from graphprolong.errors import outcome as common_outcome
+
 from .config import ConfigError, expand_sweep, load_config, parse_int_list
 from .experiment import check_output_folder
 
@@ -168,13 +170,6 @@ def _stop_on_interrupt():
         clear_stop()
 
 
-def _out_of_memory(error: BaseException) -> bool:
-    """MemoryError, torch's OutOfMemoryError (GPU), or torch's CPU allocator failing (a plain RuntimeError)."""
-    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
-        return True
-    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
-
-
 def _outcome(error: BaseException) -> tuple[str, str]:
     """The outcome (a key of :data:`EXIT_STATUSES`) of an error, and its one-line message."""
     from .core.checkpoint import CheckpointError, DivergenceError
@@ -188,15 +183,7 @@ def _outcome(error: BaseException) -> tuple[str, str]:
         return "diverged", f"diverged: {error}"
     if isinstance(error, (ConfigError, CheckpointError)):
         return "input", f"error: {error}"
-    if _out_of_memory(error):
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
-        return "memory", (f"out of memory ({type(error).__name__}: {detail}); use a smaller [train] batch_size, "
-                          f"smaller [data] sizes or narrower [model] widths")
-    if isinstance(error, OSError):
-        return "filesystem", f"file-system error: {error}"
-    if isinstance(error, (ValueError, TypeError)):
-        return "input", f"error: {error}"
-    return "internal", f"internal error ({type(error).__name__}: {error}); rerun with --debug for the traceback"
+    return common_outcome(error, memory_hint="use a smaller [train] batch_size, smaller [data] sizes or narrower [model] widths")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,13 +33,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+
+from graphprolong.io import check_output_folder as check_writable_folder
 
 from .config import ConfigError, ExperimentConfig, RunConfig, check_sizes
 from .core.checkpoint import CHECKPOINT_NAME
@@ -95,21 +95,10 @@ def check_output_folder(out_dir: str | Path, *, what: str = "--out") -> Path:
     ConfigError
         Naming ``what``, the path and the rule broken.
     """
-    out_dir = Path(out_dir)
-    existing = next((folder for folder in (out_dir, *out_dir.absolute().parents) if os.path.lexists(folder)), None)
-    if existing is None:  # pragma: no cover - the root always exists
-        raise ConfigError(what, f"{out_dir}: no part of the path exists")
-    if not existing.is_dir():
-        rule = "must be a folder" if existing == out_dir else f"cannot be created: {existing} is a file, not a folder"
-        raise ConfigError(what, f"{out_dir} {rule}")
     try:
-        handle, probe = tempfile.mkstemp(dir=existing, prefix=".msann-probe.", suffix=".tmp")
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        where = "" if existing == out_dir else f" (the nearest existing folder {existing})"
-        raise ConfigError(what, f"{out_dir}{where} is not writable: {error.strerror or error}") from None
-    return out_dir
+        return check_writable_folder(out_dir, option=what)
+    except ValueError as error:
+        raise ConfigError(what, str(error).removeprefix(f"{what} ")) from None
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
