@@ -8,7 +8,7 @@ that names the rule and the value, print no traceback, and leave every file
 that existed before byte-identical.  Cases refused before any work must create
 nothing at all.  A fresh interpreter spends seconds importing scipy, networkx
 and graphprolong, so the cases are forked from one interpreter that imported
-them once (:data:`SERVER`); the cases of :data:`FRESH` also run in fresh
+them once (:mod:`tests.forked_cli`); the cases of :data:`FRESH` also run in fresh
 interpreters and must behave the same, and one fresh process is interrupted
 with SIGINT mid-solve.
 """
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,8 @@ import pytest
 
 from graphprolong.cli import EXIT_STATUSES
 from graphprolong.io import save_prolongation
+
+from .forked_cli import completed, prepare, run_forked, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +111,7 @@ CASES: dict[str, Case] = {
 }
 
 
-def _write_files(folder: Path, case: Case) -> None:
+def _write_files(folder: Path, *, case: Case) -> None:
     for name, content in case.files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,64 +120,15 @@ def _write_files(folder: Path, case: Case) -> None:
         (folder / name).chmod(0o555)
 
 
-def _snapshot(folder: Path) -> dict[str, bytes | None]:
-    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None for path in sorted(folder.rglob("*"))}
-
-
 #: Cases run in a fresh interpreter (``python -m graphprolong.cli``) as well as from the fork server.
 FRESH = ("binary edge list", "heatmap of a NaN map with a valid checksum")
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 
-#: A fork server: one interpreter imports what graphprolong.cli imports once, then forks one child per case, which
-#: runs the module as ``python -m graphprolong.cli`` does (runpy, ``__main__``) in the case's folder with its
-#: stdout/stderr in files and its own exit status.  Jobs: JSON lines on stdin; results: JSON lines on stdout.
-SERVER = r"""
-import json, os, resource, runpy, sys, traceback
+#: What the fork server imports before forking: what graphprolong.cli imports.
+IMPORTS = """
 import graphprolong.cache, graphprolong.export, graphprolong.solver, graphprolong.plotting, graphprolong.demo
 import graphprolong.cli_recipes, matplotlib.pyplot
-sys.modules.pop("graphprolong.cli", None)  # runpy runs it afresh as __main__
-running, results = {}, {}
-def reap():
-    pid, status = os.wait()
-    results[running.pop(pid)] = os.waitstatus_to_exitcode(status)
-for line in sys.stdin:
-    job = json.loads(line)
-    while len(running) >= 2:
-        reap()
-    sys.stdout.flush(); sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.chdir(job["cwd"])
-            for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
-                os.dup2(os.open(os.path.join(job["log"], name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-            for limit, value in ((resource.RLIMIT_FSIZE, job["fsize"]), (resource.RLIMIT_AS, job["as"])):
-                if value:
-                    resource.setrlimit(limit, (value, value))
-            sys.argv = ["graphprolong", *job["argv"]]
-            runpy.run_module("graphprolong.cli", run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush(); sys.stderr.flush()
-            os._exit(code)
-    running[pid] = job["name"]
-while running:
-    reap()
-print(json.dumps(results))
 """
-
-
-def _prepare(root: Path, index: int, case: Case) -> tuple[Path, Path, dict]:
-    folder, log = root / f"case{index}", root / f"log{index}"
-    folder.mkdir()
-    log.mkdir()
-    _write_files(folder, case)
-    return folder, log, _snapshot(folder)
 
 
 def _fresh(folder: Path, case: Case) -> subprocess.Popen:
@@ -186,25 +140,21 @@ def _fresh(folder: Path, case: Case) -> subprocess.Popen:
 def outcomes(tmp_path_factory):
     """``{name: (CompletedProcess, files before, files after)}``, and the same for ``"fresh: " + name`` of :data:`FRESH`."""
     root = tmp_path_factory.mktemp("corpus")
-    prepared = {name: _prepare(root, index, case) for index, (name, case) in enumerate(CASES.items())}
-    fresh = {name: _prepare(root, 100 + index, CASES[name]) for index, name in enumerate(FRESH)}
-    jobs = "".join(json.dumps({"name": name, "cwd": str(folder), "log": str(log), "argv": CASES[name].argv,
-                               "fsize": CASES[name].rlimit_file_size, "as": CASES[name].rlimit_address_space}) + "\n"
-                   for name, (folder, log, _) in prepared.items())
+    prepared = {name: prepare(root, index, partial(_write_files, case=case)) for index, (name, case) in enumerate(CASES.items())}
+    fresh = {name: prepare(root, 100 + index, partial(_write_files, case=CASES[name])) for index, name in enumerate(FRESH)}
+    jobs = [{"name": name, "cwd": str(folder), "log": str(log), "argv": CASES[name].argv,
+             "fsize": CASES[name].rlimit_file_size, "as": CASES[name].rlimit_address_space}
+            for name, (folder, log, _) in prepared.items()]
     started = {name: _fresh(folder, CASES[name]) for name, (folder, _, _) in fresh.items()}  # they start while the server works
-    server = subprocess.run([sys.executable, "-c", SERVER], input=jobs, env=ENV, capture_output=True, text=True, timeout=300)
-    assert server.returncode == 0, server.stderr
-    statuses = json.loads(server.stdout.strip().splitlines()[-1])
-    results = {}
-    for name, (folder, log, before) in prepared.items():
-        completed = subprocess.CompletedProcess(CASES[name].argv, statuses[name], (log / "stdout.txt").read_text(),
-                                                (log / "stderr.txt").read_text())
-        results[name] = (completed, before, _snapshot(folder))
+    statuses = run_forked(jobs, module="graphprolong.cli", program="graphprolong", imports=IMPORTS, workers=2, env=ENV,
+                          timeout=300)
+    results = {name: (completed(CASES[name].argv, statuses[name], log), before, snapshot(folder))
+               for name, (folder, log, before) in prepared.items()}
     for name, (folder, _, before) in fresh.items():
         process = started[name]
         stdout, stderr = process.communicate(timeout=120)
         results[f"fresh: {name}"] = (subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), before,
-                                     _snapshot(folder))
+                                     snapshot(folder))
     return results
 
 

@@ -8,19 +8,19 @@ names the rule and the value, print no traceback, and leave every file that
 existed before byte-identical.  Cases refused before any work (status 2)
 must create nothing at all.  A fresh interpreter spends ~4.5 s importing
 torch and graphprolong, so the cases are forked from one interpreter that
-imported them once (:data:`SERVER`); the cases of :data:`FRESH` also run in
+imported them once (:mod:`tests.forked_cli`); the cases of :data:`FRESH` also run in
 fresh interpreters, and must behave the same.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ import torch
 
 from msann.cli import EXIT_STATUSES
 from msann.core.checkpoint import CHECKPOINT_NAME
+
+from ..forked_cli import completed, prepare, run_forked, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,7 +140,7 @@ else:
                                       ["--device", "'cuda'", "no CUDA device"], {"r.toml": RECIPE})
 
 
-def _write_files(folder: Path, case: Case) -> None:
+def _write_files(folder: Path, *, case: Case) -> None:
     for name, content in case.files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,62 +152,12 @@ def _write_files(folder: Path, case: Case) -> None:
             path.write_text(content)
 
 
-def _snapshot(folder: Path) -> dict[str, bytes | None]:
-    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
-            for path in sorted(folder.rglob("*"))}
-
-
 #: Cases run in a fresh interpreter (``python -m msann.cli``) as well as from the fork server.
 FRESH = ("out is a file", "random bytes as checkpoint", "diverges before the first checkpoint")
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 
-#: A fork server: one interpreter imports msann.cli (torch, graphprolong: ~4.5 s) once, then forks one child per
-#: case, which runs the module as ``python -m msann.cli`` does (runpy, ``__main__``) in the case's folder with its
-#: stdout/stderr in files and its own exit status.  Jobs: JSON lines on stdin; results: JSON lines on stdout.
-SERVER = r"""
-import json, os, resource, runpy, sys, traceback
-import msann.config, msann.experiment, msann.report  # what msann.cli imports, but not the module itself (runpy runs it)
-running, results = {}, {}
-def reap():
-    pid, status = os.wait()
-    results[running.pop(pid)] = os.waitstatus_to_exitcode(status)
-for line in sys.stdin:
-    job = json.loads(line)
-    while len(running) >= 4:
-        reap()
-    sys.stdout.flush(); sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.chdir(job["cwd"])
-            for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
-                os.dup2(os.open(os.path.join(job["log"], name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-            if job["rlimit"]:
-                resource.setrlimit(resource.RLIMIT_FSIZE, (job["rlimit"], job["rlimit"]))
-            sys.argv = ["msann", *job["argv"]]
-            runpy.run_module("msann.cli", run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush(); sys.stderr.flush()
-            os._exit(code)
-    running[pid] = job["name"]
-while running:
-    reap()
-print(json.dumps(results))
-"""
-
-
-def _prepare(root: Path, index: int, case: Case) -> tuple[Path, Path, dict]:
-    folder, log = root / f"case{index}", root / f"log{index}"
-    folder.mkdir()
-    log.mkdir()
-    _write_files(folder, case)
-    return folder, log, _snapshot(folder)
+#: What the fork server imports before forking: what msann.cli imports (torch, graphprolong: ~4.5 s), not the module.
+IMPORTS = "import msann.config, msann.experiment, msann.report"
 
 
 def _fresh(folder: Path, case: Case) -> subprocess.CompletedProcess:
@@ -223,23 +175,17 @@ def _fresh(folder: Path, case: Case) -> subprocess.CompletedProcess:
 def outcomes(tmp_path_factory):
     """``{name: (CompletedProcess, files before, files after)}``, and the same for ``"fresh: " + name`` of :data:`FRESH`."""
     root = tmp_path_factory.mktemp("corpus")
-    prepared = {name: _prepare(root, index, case) for index, (name, case) in enumerate(CASES.items())}
-    fresh = {name: _prepare(root, 100 + index, CASES[name]) for index, name in enumerate(FRESH)}
-    jobs = "".join(json.dumps({"name": name, "cwd": str(folder), "log": str(log), "argv": [*CASES[name].argv, "--threads", "1"],
-                               "rlimit": CASES[name].rlimit_file_size}) + "\n" for name, (folder, log, _) in prepared.items())
+    prepared = {name: prepare(root, index, partial(_write_files, case=case)) for index, (name, case) in enumerate(CASES.items())}
+    fresh = {name: prepare(root, 100 + index, partial(_write_files, case=CASES[name])) for index, name in enumerate(FRESH)}
+    jobs = [{"name": name, "cwd": str(folder), "log": str(log), "argv": [*CASES[name].argv, "--threads", "1"],
+             "fsize": CASES[name].rlimit_file_size} for name, (folder, log, _) in prepared.items()]
     with ThreadPoolExecutor(max_workers=1) as pool:  # the fresh interpreters start while the server works
         started = {name: pool.submit(_fresh, folder, CASES[name]) for name, (folder, _, _) in fresh.items()}
-        server = subprocess.run([sys.executable, "-c", SERVER], input=jobs, env=ENV, capture_output=True, text=True,
-                                timeout=600)
-        assert server.returncode == 0, server.stderr
-        statuses = json.loads(server.stdout.strip().splitlines()[-1])
-        results = {}
-        for name, (folder, log, before) in prepared.items():
-            completed = subprocess.CompletedProcess(CASES[name].argv, statuses[name], (log / "stdout.txt").read_text(),
-                                                    (log / "stderr.txt").read_text())
-            results[name] = (completed, before, _snapshot(folder))
+        statuses = run_forked(jobs, module="msann.cli", program="msann", imports=IMPORTS, workers=4, env=ENV, timeout=600)
+        results = {name: (completed(CASES[name].argv, statuses[name], log), before, snapshot(folder))
+                   for name, (folder, log, before) in prepared.items()}
         for name, (folder, _, before) in fresh.items():
-            results[f"fresh: {name}"] = (started[name].result(), before, _snapshot(folder))
+            results[f"fresh: {name}"] = (started[name].result(), before, snapshot(folder))
     return results
 
 
