@@ -56,6 +56,7 @@ __all__ = [
     "Coarsener",
     "CoarseningOptions",
     "CoarseningWarning",
+    "assemble_transfer",
     "build_coarse_model",
     "coarsen",
     "coarsen_network",
@@ -145,11 +146,19 @@ def _explicit_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Genera
     return transfer_from_prolongation(maps[0], dtype=weight.dtype, device=weight.device)
 
 
-def _assemble(slots: list[Slot], units: Sequence[UnitTransfer]) -> Transfer:
+def assemble_transfer(slots: list[Slot], units: Sequence[UnitTransfer],
+                      ends: tuple[UnitTransfer | None, UnitTransfer | None] = (None, None)) -> Transfer:
+    """The transfer of a scanned network from the operators of its hidden layers of units (``units``, in order).
+
+    ``ends`` are the operators of the input and of the output units (None:
+    not coarsened, the network's usual case; coarse-data levels,
+    :mod:`msann.coarsening.data`, coarsen them too).
+    """
+    first, last = ends
     layers, shapes = [], {}
     for position, slot in enumerate(slots):
-        output = units[position] if position < len(units) else None
-        inputs = units[position - 1] if position > 0 else None
+        output = units[position] if position < len(units) else last
+        inputs = units[position - 1] if position > 0 else first
         layers.append(LayerTransfer(slot.name, slot.rule, output, inputs, slot.block))
         for role, parameter in slot.module.named_parameters(recurse=False):
             coarse_shape = list(parameter.shape)
@@ -158,13 +167,14 @@ def _assemble(slots: list[Slot], units: Sequence[UnitTransfer]) -> Transfer:
             if role == "weight" and inputs is not None:
                 coarse_shape[1] = inputs.n_coarse * slot.block
             shapes[f"{slot.name}.{role}"] = (tuple(parameter.shape), tuple(coarse_shape))
-    return Transfer(tuple(layers), tuple(units), shapes)
+    coarsened = tuple(unit for unit in (first, *units, last) if unit is not None)
+    return Transfer(tuple(layers), coarsened, shapes)
 
 
 def _per_hidden_layer(unit: Callable[[Slot, CoarseningOptions, np.random.Generator], UnitTransfer]):
     def coarsener(model: nn.Sequential, *, options: CoarseningOptions, rng: np.random.Generator) -> Transfer:
         slots = scan(model)
-        return _assemble(slots, [unit(slot, options, rng) for slot in slots[:-1]])
+        return assemble_transfer(slots, [unit(slot, options, rng) for slot in slots[:-1]])
 
     coarsener.__doc__ = f"The transfer of every hidden layer of ``model`` by ``{unit.__name__}``."
     return coarsener
@@ -211,7 +221,7 @@ def plan_from_prolongations(model: nn.Sequential, prolongations: Sequence[torch.
                 f"got shape {(unit.n_fine, unit.n_coarse)}"
             )
         units.append(unit)
-    return _assemble(slots, units)
+    return assemble_transfer(slots, units)
 
 
 def build_coarse_model(model: nn.Sequential, transfer: Transfer) -> nn.Sequential:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..coarsening.graph import METHODS as GRAPH_METHODS
 from ..coarsening.graph import STRATEGIES
+from ..core.cycle import STARTS
 from ..core.smoothing import SMOOTHERS
 from ..methods.msann import SCHEDULES
 from ..models.mlp import ACTIVATIONS
@@ -46,6 +47,15 @@ class HierarchyTable:
     strategy: str = option("path", one_of(STRATEGIES), "unit graphs and their P")
     p_method: str = option("recipe", one_of(GRAPH_METHODS), "how the 1D maps are designed (msann.coarsening.graph.METHODS)")
     schedule: str = option("cycle", one_of(SCHEDULES), "gamma-cycles, or all levels trained simultaneously (baseline)")
+    coarse_data: bool = option(False, "true or false", "coarse levels train smaller networks on averaged data (msann)")
+    start: str = option("finest", one_of(STARTS), "'coarsest': nested iteration, the coarsest level trained first")
+    stage_cycles: int = option(20, at_least(1, integer=True), "with start = 'coarsest': cycles from each coarser level")
+
+    def check(self) -> None:
+        """The simultaneous schedule has no levels to visit: no coarse data, no nested start."""
+        if self.schedule == "simultaneous" and self.levels and (self.coarse_data or self.start != "finest"):
+            key, value = ("coarse_data", "true") if self.coarse_data else ("start", repr(self.start))
+            raise ValueError(f"[hierarchy] {key} = {value} needs schedule = 'cycle' (levels visited in turn); got schedule = 'simultaneous'")
 
 
 @dataclass(frozen=True)

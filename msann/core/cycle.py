@@ -13,6 +13,18 @@ The FAS V-cycle of seed 000 is ``gamma = 1``.  :func:`cycle_events` lists the
 events; the driver (:func:`msann.core.driver.train`) walks them, and a method
 may skip a coarse visit at its ``down`` event (the events up to the matching
 ``up`` are then not run and not charged).
+
+Nested iteration (``start = "coarsest"``, the full-multigrid start; seed 004
+§3.5).  :func:`nested_events` is the prefix run once before the cycles::
+
+    descend(0) ... descend(L-1)          # restrict to the coarsest level (no first-order term, no gate)
+    cycle(L) x stage_cycles, ascend(L-1) # train level L on its own objective, prolong its change
+    cycle(L-1) x stage_cycles, ascend(L-2)
+    ...
+    cycle(1) x stage_cycles, ascend(0)
+
+after which the finest cycles repeat.  The prefix of ``L = 0`` is empty:
+plain training, event for event.
 """
 
 from __future__ import annotations
@@ -22,10 +34,13 @@ from typing import Any, NamedTuple
 
 from graphprolong.checks import check_positive_int
 
-__all__ = ["EVENT_KINDS", "Event", "cycle_events", "matching_up", "per_level", "visit_order"]
+__all__ = ["EVENT_KINDS", "STARTS", "Event", "cycle_events", "matching_up", "nested_events", "per_level", "visit_order"]
 
-#: Kinds of cycle events.
-EVENT_KINDS = ("smooth", "down", "up")
+#: Kinds of cycle events (``descend``/``ascend``: the transitions of a nested start).
+EVENT_KINDS = ("smooth", "down", "up", "descend", "ascend")
+
+#: Where training starts: the finest level's cycles, or nested iteration from the coarsest level.
+STARTS = ("finest", "coarsest")
 
 
 class Event(NamedTuple):
@@ -54,6 +69,24 @@ def cycle_events(depth: int, gamma: int, *, level: int = 0) -> Iterator[Event]:
             yield from cycle_events(depth, gamma, level=level + 1)
             yield Event("up", level)
             yield Event("smooth", level)
+
+
+def nested_events(depth: int, gamma: int, *, stage_cycles: int) -> list[Event]:
+    """The events of a nested start, before the finest cycles (module docstring).
+
+    Examples
+    --------
+    >>> [(e.kind, e.level) for e in nested_events(1, 1, stage_cycles=2)]
+    [('descend', 0), ('smooth', 1), ('smooth', 1), ('ascend', 0)]
+    """
+    depth = check_positive_int("depth", depth, minimum=0)
+    stage_cycles = check_positive_int("stage_cycles", stage_cycles)
+    events = [Event("descend", level) for level in range(depth)]
+    for level in range(depth, 0, -1):
+        for _ in range(stage_cycles):
+            events.extend(cycle_events(depth, gamma, level=level))
+        events.append(Event("ascend", level - 1))
+    return events
 
 
 def matching_up(events: Sequence[Event], position: int) -> int:

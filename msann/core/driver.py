@@ -43,11 +43,11 @@ from pathlib import Path
 
 import torch
 
-from graphprolong.checks import check_positive, check_positive_int
+from graphprolong.checks import check_choice, check_positive, check_positive_int
 
 from ..report import CostGrid
 from .checkpoint import DivergenceError, fingerprint, first_non_finite, resume_state, save_checkpoint
-from .cycle import cycle_events, matching_up, per_level
+from .cycle import STARTS, cycle_events, matching_up, nested_events, per_level
 from .method import MultilevelMethod
 from .metrics import mse_errors
 
@@ -128,9 +128,10 @@ def _progress(total: float, label: str, enabled: bool | None):
 class _Training:
     """The loop's state and bookkeeping (one :func:`train` call)."""
 
-    def __init__(self, method, stream, *, events, visits, step_costs, grid, path, run_fingerprint, label, evaluate,
-                 on_evaluate):
+    def __init__(self, method, stream, *, events, repeat_from, visits, step_costs, grid, path, run_fingerprint, label,
+                 evaluate, on_evaluate):
         self.method, self.stream, self.events, self.visits = method, stream, events, visits
+        self.repeat_from = repeat_from  # events before it (a nested start) run once; the rest is the repeated cycle
         self.step_costs, self.grid, self.path, self.fingerprint, self.label = step_costs, grid, path, run_fingerprint, label
         self._evaluate, self._on_evaluate = evaluate, on_evaluate
         self.ups = {position: matching_up(events, position) for position, event in enumerate(events) if event.kind == "down"}
@@ -217,8 +218,12 @@ class _Training:
             if descent.skip:
                 state["skipped"] += 1
                 state["position"] = self.ups[state["position"]]  # the visit's events are not run, not charged
-        else:
+        elif kind == "up":
             self.charge(self.method.up(level, self.stream))
+        elif kind == "descend":
+            self.charge(self.method.descend(level))
+        else:
+            self.charge(self.method.ascend(level))
         return True
 
     def advance(self) -> None:
@@ -226,13 +231,14 @@ class _Training:
         state["substep"] = 0
         state["position"] += 1
         if state["position"] == len(self.events):
-            state["position"], state["cycles"] = 0, state["cycles"] + 1
+            state["position"], state["cycles"] = self.repeat_from, state["cycles"] + 1
 
     def result(self) -> TrainResult:
         state = self.state
         return TrainResult(
             history=[tuple(point) for point in state["history"]], total_cost=state["cost"], wall_seconds=state["seconds"],
-            steps=state["steps"], cycles=state["cycles"] + state["position"] / len(self.events),
+            steps=state["steps"],
+            cycles=state["cycles"] + max(state["position"] - self.repeat_from, 0) / (len(self.events) - self.repeat_from),
             evaluations=list(state["evaluations"]), skipped=state["skipped"],
         )
 
@@ -268,6 +274,8 @@ def train(
     progress: bool | None = None,
     max_steps: int | None = None,
     on_evaluate: Callable[[float, dict], None] | None = None,
+    start: str = "finest",
+    stage_cycles: int = 1,
 ) -> TrainResult:
     """Train ``method`` with gamma-cycles until the cost reaches ``cost_budget``.
 
@@ -313,6 +321,11 @@ def train(
         interruption, used to test resuming.
     on_evaluate : callable, optional
         Called as ``on_evaluate(cost, errors)`` after each evaluation.
+    start : {"finest", "coarsest"}
+        ``"coarsest"``: nested iteration (:func:`msann.core.cycle.nested_events`)
+        before the finest cycles; with no coarse level it changes nothing.
+    stage_cycles : int
+        With ``start = "coarsest"``: cycles from each coarser level before the next finer one.
     """
     depth = method.hierarchy.depth
     gamma = check_positive_int("gamma", gamma)
@@ -323,7 +336,9 @@ def train(
     path = Path(checkpoint) if checkpoint is not None else None
     run_fingerprint = fingerprint(params or {})
     grid = CostGrid(cost_budget, points=eval_points, first=min(step_costs))
-    loop = _Training(method, stream, events=list(cycle_events(depth, gamma)), visits=visits, step_costs=step_costs,
+    prefix = nested_events(depth, gamma, stage_cycles=stage_cycles) if check_choice("start", start, STARTS) == "coarsest" else []
+    loop = _Training(method, stream, events=prefix + list(cycle_events(depth, gamma)), repeat_from=len(prefix),
+                     visits=visits, step_costs=step_costs,
                      grid=grid, path=path, run_fingerprint=run_fingerprint, label=label,
                      evaluate=_evaluator(method, metrics, validation, training), on_evaluate=on_evaluate)
     saved = resume_state(path, run_fingerprint) if (resume and path is not None) else None

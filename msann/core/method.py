@@ -21,6 +21,12 @@ exists:
 ``up(level, stream) -> float``
     After the visits: correct level ``level`` from ``level + 1``; returns the
     cost of any work besides the transfer itself (MG/Opt's line search).
+``descend(level) -> float`` / ``ascend(level) -> float``
+    The transitions of a nested start (:func:`msann.core.cycle.nested_events`):
+    make level ``level + 1`` the start of the next stage (restrict, with no
+    first-order term and no gate), and prolong its change back to ``level``
+    when the stage ends; each returns the cost of its work.  Default: nothing
+    to do (MsANN's levels share one network).
 ``predict(inputs)``  (required)
     The finest model's outputs, for the task's metrics (:mod:`msann.core.metrics`).
 ``state_dict()`` / ``load_state_dict(state)``  (required)
@@ -70,6 +76,14 @@ class MultilevelMethod(abc.ABC):
 
     def up(self, level: int, stream) -> float:
         """Correct ``level`` from ``level + 1``; nothing to do by default."""
+        return 0.0
+
+    def descend(self, level: int) -> float:
+        """Nested start: restrict from ``level`` to ``level + 1``, which then trains on its own objective."""
+        return 0.0
+
+    def ascend(self, level: int) -> float:
+        """Nested start: prolong level ``level + 1``'s change to ``level``, which then trains."""
         return 0.0
 
     @abc.abstractmethod

@@ -6,10 +6,22 @@ objective is the fine loss, differentiated with respect to ``theta^(l)``
 only; ``down`` and ``up`` have nothing to transfer.  Its ``simultaneous``
 variant is the seed's "all levels trained simultaneously" baseline: one
 level holding every parameter, one optimiser, no schedule.
+
+Coarse data (:class:`CoarseDataMsANN`, ``[hierarchy] coarse_data = true``).
+The paper's levels run the network at its fine widths on fine data, so a
+coarse step is cheap only in the cost count.  Here level ``l >= 1`` is a
+standalone network with every width coarsened, the data's included
+(:mod:`msann.coarsening.data`), trained on restricted inputs and targets
+through the same graph maps: ``down(l)`` restricts the parameters,
+``theta_{l+1} = R_p theta_l``, and ``up(l)`` adds the visit's change,
+``theta_l += P_p (theta_{l+1} - R_p theta_l)``, so a coarse step's change
+reaches the fine parameters through ``Pro`` as in the paper.  Each level
+keeps its own optimiser state across visits, as MsANN's ``theta^(l)`` do.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,17 +29,28 @@ import torch
 
 from graphprolong.checks import check_choice
 
+from torch import nn
+
+from ..coarsening.data import BlockMean, mlp_value_transfer
 from ..coarsening.graph import STRATEGIES, layer_maps, unit_shapes
+from ..coarsening.network import build_coarse_model
+from ..core.checkpoint import to_device
+from ..core.coarse import correct_level, restrict_level
 from ..core.level import Hierarchy, Level
-from ..core.method import MultilevelMethod
+from ..core.method import Descent, MultilevelMethod
 from ..core.smoothing import make_smoother, smoothing_step
+from ..models.mlp import plain_autoencoder
 from ..models.multiscale import MsANNAutoencoder
 from .registry import MethodSpec, register_method
 
-__all__ = ["SCHEDULES", "MsANN", "build_msann", "build_msann_method", "check_model_sizes"]
+__all__ = ["COARSE_DATA_STRATEGIES", "SCHEDULES", "CoarseDataMsANN", "MsANN", "build_msann", "build_msann_method",
+           "check_model_sizes"]
 
 #: Schedules of :class:`MsANN`.
 SCHEDULES = ("cycle", "simultaneous")
+
+#: Strategies whose maps follow the units' graph, so that data can be averaged consistently with them.
+COARSE_DATA_STRATEGIES = ("path", "grid")
 
 
 def build_msann(widths: Sequence[int], maps: Sequence[Sequence[np.ndarray]], **options) -> MsANNAutoencoder:
@@ -96,34 +119,151 @@ class MsANN(MultilevelMethod):
         self.hierarchy.load_state_dict(state["hierarchy"])
 
 
+def _rates(lr, count: int) -> list[float]:
+    rates = list(lr) if isinstance(lr, Sequence) else [lr] * count
+    if len(rates) != count:
+        raise ValueError(f"lr needs one value per level ({count}); got {rates}")
+    return rates
+
+
+class CoarseDataMsANN(MultilevelMethod):
+    """MsANN whose coarse levels are smaller networks on coarse data (module docstring).
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        The finest MLP (``nn.Linear`` and elementwise activations); trained in place.
+    maps : sequence of sequences of matrices
+        ``maps[i][l]``: ``P^(l)`` of unit layer ``i`` (input and output included),
+        as for :class:`~msann.models.multiscale.MsANNAutoencoder`.
+    data_shapes : sequence of tuple of int
+        The data's unit shape at every level ``0 .. L`` (the halvings of the maps).
+    smoother, lr, momentum
+        As for :class:`MsANN` (``lr`` per level when a sequence).
+    """
+
+    def __init__(self, model: nn.Sequential, maps, data_shapes, *, smoother: str = "adam", lr=5e-4,
+                 momentum: float = 0.0) -> None:
+        depths = {len(chain) for chain in maps}
+        if len(depths) != 1:
+            raise ValueError(f"every unit layer needs the same number of levels; got chains of lengths {sorted(depths)}")
+        depth = depths.pop()
+        if len(data_shapes) != depth + 1:
+            raise ValueError(f"need the data's shape at each of the {depth + 1} levels; got {len(data_shapes)}")
+        self.momentum = smoother == "sgd" and bool(momentum)
+        rates = _rates(lr, depth + 1)
+        models, transfers = [model], []
+        for level in range(depth):
+            transfers.append(mlp_value_transfer(models[level], [chain[level] for chain in maps]))
+            models.append(build_coarse_model(models[level], transfers[level]))
+        sizes = [sum(p.numel() for p in network.parameters()) for network in models]
+        self.hierarchy = Hierarchy([
+            Level(level, network, list(network.parameters()),
+                  make_smoother(smoother, network.parameters(), lr=rates[level], momentum=momentum),
+                  sizes[level] / sizes[0], sizes[level], transfers[level] if level < depth else None,
+                  data_transfer=BlockMean(tuple(data_shapes[0]), tuple(data_shapes[level])) if level else None,
+                  state={"restricted": None, "restricted_momentum": None})
+            for level, network in enumerate(models)
+        ])
+
+    def batch(self, level: int, stream):
+        """The stream's next minibatch, its inputs and targets averaged to level ``level``'s data."""
+        inputs, targets = next(stream)
+        restrict = self.hierarchy[level].data_transfer
+        return (inputs, targets) if restrict is None else (restrict(inputs), restrict(targets))
+
+    def smooth_step(self, level: int, inputs, targets) -> torch.Tensor:
+        """One step of level ``level``'s optimiser on its network's mean squared error."""
+        model = self.hierarchy[level].model
+
+        def objective():
+            loss = torch.nn.functional.mse_loss(model(inputs), targets)
+            return loss, loss
+
+        return smoothing_step(self.hierarchy[level].smoother, objective)
+
+    def down(self, level: int, stream) -> Descent:
+        """``theta_{l+1} = R_p theta_l`` (and SGD momentum likewise)."""
+        self.descend(level)
+        return Descent()
+
+    def up(self, level: int, stream) -> float:
+        """``theta_l += P_p (theta_{l+1} - R_p theta_l)`` (and SGD momentum likewise)."""
+        return self.ascend(level)
+
+    def descend(self, level: int) -> float:
+        restrict_level(self.hierarchy[level], self.hierarchy[level + 1], momentum=self.momentum)
+        return 0.0
+
+    def ascend(self, level: int) -> float:
+        correct_level(self.hierarchy[level], self.hierarchy[level + 1], alpha=1.0, alpha_momentum=1.0 if self.momentum else None)
+        return 0.0
+
+    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.hierarchy[0].model(inputs)
+
+    def state_dict(self) -> dict:
+        return {"models": [level.model.state_dict() for level in self.hierarchy], "hierarchy": self.hierarchy.state_dict(),
+                "levels": [level.state for level in self.hierarchy]}
+
+    def load_state_dict(self, state: dict) -> None:
+        device = next(self.hierarchy[0].model.parameters()).device
+        for level, model_state, level_state in zip(self.hierarchy, state["models"], state["levels"], strict=True):
+            level.model.load_state_dict(model_state)
+            level.state = to_device(dict(level_state), device)
+        self.hierarchy.load_state_dict(state["hierarchy"])
+
+
 def check_model_sizes(run, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
-    """``[model] widths`` against the data, and the depth against every width (the unit graphs of ``[hierarchy] strategy``)."""
-    widths, levels, strategy = run.model.widths, run.hierarchy.levels, run.hierarchy.strategy
+    """``[model] widths`` against the data, and the depth against every width (the unit graphs of ``[hierarchy] strategy``).
+
+    With ``[hierarchy] coarse_data``, the maps must follow the units' graph
+    (:data:`COARSE_DATA_STRATEGIES`) and every level must keep at least 2 data units.
+    """
+    hierarchy, widths = run.hierarchy, run.model.widths
+    levels, strategy = hierarchy.levels, hierarchy.strategy
     if widths[0] != dimension or widths[-1] != dimension:
         raise ValueError(f"[model] widths must start and end with the dimension {dimension} of the data "
                          f"[data] name {run.data['name']!r}; got widths[0] = {widths[0]}, widths[-1] = {widths[-1]}")
+    if hierarchy.coarse_data and levels and strategy not in COARSE_DATA_STRATEGIES:
+        raise ValueError(f"[hierarchy] coarse_data = true needs maps that follow the units' graph: [hierarchy] strategy must be "
+                         f"one of {', '.join(map(repr, COARSE_DATA_STRATEGIES))}; got strategy = {strategy!r}")
     for index, width in enumerate(widths if levels > 0 else ()):
         input_shape = unit_shape if index in (0, len(widths) - 1) else None
         try:
-            unit_shapes(width, levels=levels, layout=STRATEGIES[strategy], input_shape=input_shape)
+            shapes = unit_shapes(width, levels=levels, layout=STRATEGIES[strategy], input_shape=input_shape)
         except ValueError as error:
             raise ValueError(f"[hierarchy] levels = {levels} is too deep for [model] widths[{index}] = {width} "
                              f"with [hierarchy] strategy {strategy!r}: {error}") from None
+        if hierarchy.coarse_data and input_shape is not None and math.prod(shapes[-1]) < 2:
+            raise ValueError(f"[hierarchy] levels = {levels} is too coarse for the data with [hierarchy] coarse_data = true: "
+                             f"level {levels} would keep {math.prod(shapes[-1])} data unit (shape {shapes[-1]}); "
+                             f"every level must keep at least 2")
 
 
-def build_msann_method(run, dataset, device: torch.device) -> MsANN:
-    """The MsANN model and method of a recipe run (P from :mod:`msann.coarsening.graph`)."""
-    hierarchy, model = run.hierarchy, run.model
-    widths = list(model.widths)
+def _data_maps(run, dataset) -> tuple[list, list[tuple[int, ...]]]:
+    """The maps of every unit layer (``maps[i][l]``) and the data's shape at every level."""
+    hierarchy, widths = run.hierarchy, list(run.model.widths)
     maps = []
     for position, width in enumerate(widths):
         shape = dataset.unit_shape if position in (0, len(widths) - 1) else None
         maps.append(layer_maps(width, levels=hierarchy.levels, strategy=hierarchy.strategy, method=hierarchy.p_method,
                                input_shape=shape, rng=run.train.seed + position))
-    network = build_msann(widths, maps, activation=model.activation, output_activation=model.output_activation,
-                          bias=model.bias, seed=run.train.seed, dtype=torch.float32).to(device)
-    return MsANN(network, smoother=run.train.optimizer, lr=run.train.lr, momentum=run.train.momentum,
-                 schedule=hierarchy.schedule)
+    shapes = unit_shapes(widths[0], levels=hierarchy.levels, layout=STRATEGIES[hierarchy.strategy], input_shape=dataset.unit_shape)
+    return maps, shapes
+
+
+def build_msann_method(run, dataset, device: torch.device) -> MsANN | CoarseDataMsANN:
+    """The MsANN model and method of a recipe run (P from :mod:`msann.coarsening.graph`)."""
+    hierarchy, model = run.hierarchy, run.model
+    maps, shapes = _data_maps(run, dataset)
+    options = {"activation": model.activation, "output_activation": model.output_activation, "bias": model.bias,
+               "seed": run.train.seed, "dtype": torch.float32}
+    smoothing = {"smoother": run.train.optimizer, "lr": run.train.lr, "momentum": run.train.momentum}
+    if hierarchy.coarse_data and hierarchy.levels:
+        return CoarseDataMsANN(plain_autoencoder(model.widths, **options).to(device), maps, shapes, **smoothing)
+    network = build_msann(list(model.widths), maps, **options).to(device)
+    return MsANN(network, schedule=hierarchy.schedule, **smoothing)
 
 
 register_method("msann", MethodSpec(build=build_msann_method, check_data=check_model_sizes), replace=True)
