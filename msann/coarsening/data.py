@@ -6,7 +6,7 @@ images), are coarsened with the hidden layers, and the level trains on
 restricted inputs and targets.  Two kinds of operator serve it:
 
 Parameters, in *value coordinates*.  A graph map ``P`` (``n x n_c``,
-orthonormal columns) has positive column sums ``s = P^T 1`` (``sqrt 2`` per
+orthonormal columns) has non-zero column sums ``s = P^T 1`` (``sqrt 2`` per
 halving).  The unit operators are ``Q = P diag(s)`` (prolongation) and
 ``pi = diag(1/s) P^T`` (restriction), ``pi Q = I`` (:func:`value_unit`): a
 coarse unit holds the *value* of the fine units it covers, not a coefficient
@@ -47,17 +47,23 @@ def value_unit(P: np.ndarray | torch.Tensor, *, dtype: torch.dtype | None = None
                device: torch.device | str | None = None) -> UnitTransfer:
     """The value-coordinate operators ``Q = P diag(s)``, ``pi = diag(1/s) P^T`` of a map with orthonormal columns.
 
+    ``s = P^T 1`` are the column sums.  The sign of a column of an orthonormal
+    map is free (an eigenvector's is arbitrary), and ``Q``, ``pi`` do not
+    depend on it; a column whose sum vanishes has no value to carry.
+
     Raises
     ------
     ValueError
-        When a column sum ``s_j`` is not positive (the map does not follow
-        the units' graph, e.g. a random orthogonal map).
+        When a column sum is zero (below ``sqrt(eps)`` of the column's
+        1-norm): the map does not average neighbouring units, e.g. a random
+        orthogonal map.
     """
     P = torch.as_tensor(P, dtype=dtype, device=device)
-    sums = P.sum(dim=0)
-    if not bool((sums > 0).all()):
-        column = int(torch.argmin(sums))
-        raise ValueError(f"a coarse-data map needs positive column sums (a map that averages neighbouring units); "
+    sums, norms = P.sum(dim=0), P.abs().sum(dim=0)
+    small = sums.abs() <= math.sqrt(torch.finfo(P.dtype).eps) * norms
+    if bool(small.any()):
+        column = int(torch.nonzero(small)[0])
+        raise ValueError(f"a coarse-data map needs columns with non-zero sums (a map that averages neighbouring units); "
                          f"column {column} of the {tuple(P.shape)} map sums to {float(sums[column]):.3g}")
     return transfer_from_prolongation(P * sums, pi=(P / sums).T)
 

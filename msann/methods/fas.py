@@ -26,6 +26,11 @@ of level ``c`` during that visit (seed 000 §6.1.1).  Means over minibatches
 at ``gamma_tau = 1``, ``grad g^_c(R_p x_f) = R_g grad g^_f(x_f)`` on the tau
 batch exactly.  On deeper levels ``g^_f`` includes its own tau term.
 
+Nested start (``[hierarchy] start = "coarsest"``, :func:`msann.core.cycle.nested_events`).
+``descend(l)`` restricts like ``down`` but draws no tau batch: the stage's top
+level trains its plain loss on fresh minibatches, with the levels below it
+visited by ordinary cycles; ``ascend(l)`` is the correction of ``up``.
+
 Work units (seed 000 §8).  A smoothing step costs ``relative_cost_l x b``;
 ``down(l)`` charges the tau work, ``m b (relative_cost_l + relative_cost_{l+1})``
 (one fine and one coarse forward+backward per tau minibatch).  So ``C(t) / b``
@@ -129,6 +134,7 @@ class FAS(MultilevelMethod):
                                                  smoother=self._smoother, cost_model=cost_model,
                                                  input_shape=self.input_shape, state=_fresh_state)
         self._cycle, self._rematching, self._batch_size = 0, False, None
+        self._top = 0  # the level a nested start trains on its own objective (0 once it has ended)
 
     @property
     def depth(self) -> int:
@@ -206,8 +212,8 @@ class FAS(MultilevelMethod):
 
     # -- the method's hooks --------------------------------------------------------------
     def batch(self, level: int, stream):
-        """Level 0: the stream's next minibatch.  Coarse levels: the tau batch, cyclically."""
-        if level == 0:
+        """Level 0 (and a nested stage's top level): the stream's next minibatch.  Coarse levels: the tau batch, cyclically."""
+        if level <= self._top:
             return next(stream)
         state = self.hierarchy[level].state
         if not state["tau_batch"]:
@@ -218,7 +224,7 @@ class FAS(MultilevelMethod):
 
     def smooth_step(self, level: int, inputs, targets) -> torch.Tensor:
         """One SGD+momentum step on level ``level``'s objective; returns the minibatch MSE (detached)."""
-        if level > 0 and not self.hierarchy[level].state["tau_batch"]:
+        if level > self._top and not self.hierarchy[level].state["tau_batch"]:
             raise RuntimeError(f"level {level} needs its tau batch first: smooth it after down({level - 1})")
         self._batch_size = int(inputs.shape[0])
         return smoothing_step(self.hierarchy[level].smoother, lambda: self._objective(level, inputs, targets))
@@ -251,6 +257,21 @@ class FAS(MultilevelMethod):
         coarse.state["tau"], coarse.state["tau_batch"] = None, []
         return 0.0
 
+    def descend(self, level: int) -> float:
+        """Nested start: ``x_{l+1} = R_p x_l`` (and momentum); level ``l + 1`` then trains its plain loss on fresh minibatches."""
+        fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
+        restrict_level(fine, coarse, momentum=self._transfers_momentum)
+        coarse.state["tau"], coarse.state["tau_batch"] = None, []
+        self._top = level + 1
+        return 0.0
+
+    def ascend(self, level: int) -> float:
+        """Nested start: ``x_l += alpha_p P_p (x_{l+1} - R_p x_l)`` (and momentum); level ``l`` then trains."""
+        correct_level(self.hierarchy[level], self.hierarchy[level + 1], alpha=self.alpha_p,
+                      alpha_momentum=self.alpha_m if self._transfers_momentum else None)
+        self._top = level
+        return 0.0
+
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         return self._forward(0, inputs)
 
@@ -265,12 +286,12 @@ class FAS(MultilevelMethod):
     def state_dict(self) -> dict:
         """Everything to resume exactly: the hierarchy (networks, operators, smoothers, per-level state), cycle count, RNG."""
         return {**network_hierarchy_state(self.hierarchy), "cycle": self._cycle, "rematching": self._rematching,
-                "batch_size": self._batch_size, "rng": self._rng.bit_generator.state}
+                "batch_size": self._batch_size, "rng": self._rng.bit_generator.state, "top": self._top}
 
     def load_state_dict(self, state: dict) -> None:
         load_network_hierarchy(self.hierarchy, state, coarsener=COARSENERS[self.transfer], install=self._install, device=self.device)
         self._cycle, self._rematching = int(state["cycle"]), bool(state["rematching"])
-        self._batch_size = state["batch_size"]
+        self._batch_size, self._top = state["batch_size"], int(state["top"])
         self._rng.bit_generator.state = state["rng"]
 
     def __repr__(self) -> str:

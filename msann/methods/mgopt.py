@@ -108,7 +108,7 @@ class MGOpt(FAS):
 
     def _objective(self, level: int, inputs: torch.Tensor, targets: torch.Tensor):
         objective, data = super()._objective(level, inputs, targets)
-        anchor = self.hierarchy[level - 1].state["restricted"] if level > 0 else None
+        anchor = self.hierarchy[level - 1].state["restricted"] if level > self._top else None  # a nested stage's top: no proximal term
         if self.lam and anchor is not None:
             parameters = self.hierarchy[level].model.named_parameters()
             objective = objective + 0.5 * self.lam * sum(((p - anchor[name]) ** 2).sum() for name, p in parameters)

@@ -354,13 +354,21 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float) -> bool:
     return False
 
 
-def test_kill_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+#: The paper's MsANN, its coarse-data levels, and those with a nested start.
+KILL_VARIANTS = {"paper": [], "coarse data": ["--set", "hierarchy.coarse_data=true"],
+                 "coarse data, nested": ["--set", "hierarchy.coarse_data=true", "--set", "hierarchy.start=coarsest",
+                                         "--set", "hierarchy.stage_cycles=3"]}
+
+
+@pytest.mark.parametrize("variant", sorted(KILL_VARIANTS))
+def test_kill_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path, variant):
+    sets = [*KILL_SETS, *KILL_VARIANTS[variant]]
     recipe = write_recipe(tmp_path, ONE_RUN, name="kill", budget=KILL_BUDGET)
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     checkpoint = killed / "runs" / run_slug("kill") / CHECKPOINT_NAME
     threads = str(torch.get_num_threads())  # the same float reductions in the subprocess as here
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    command = [sys.executable, "-m", "msann.cli", "run", str(recipe), "--out", str(killed), *KILL_SETS]
+    command = [sys.executable, "-m", "msann.cli", "run", str(recipe), "--out", str(killed), *sets]
     with open(tmp_path / "stderr.txt", "wb") as errors:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=errors)
         try:
@@ -387,10 +395,10 @@ def test_kill_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
         pytest.skip("the kill came after the final checkpoint")
     assert saved["cost"] > 0.0 and not (killed / "summary.json").exists()
 
-    status, stdout, stderr = cli("run", recipe, "--out", killed, "--resume", *KILL_SETS)
+    status, stdout, stderr = cli("run", recipe, "--out", killed, "--resume", *sets)
     assert status == 0, stderr
     assert stdout == "", "--quiet printed something"
-    status, _, stderr = cli("run", recipe, "--out", whole, *KILL_SETS)
+    status, _, stderr = cli("run", recipe, "--out", whole, *sets)
     assert status == 0, stderr
 
     resumed, reference = read_summary(killed), read_summary(whole)

@@ -126,6 +126,21 @@ CASES: dict[str, Case] = {
          "--set", "model.output_activation=identity"],
         "diverged", ["became", "No checkpoint had been written yet"], {"r.toml": RECIPE},
         never=["is kept"], creates_nothing=False),
+    "coarse data without a graph": Case(
+        [*_RUN, "--set", "hierarchy.coarse_data=true", "--set", "hierarchy.strategy=random-orthogonal"], "input",
+        ["[hierarchy] coarse_data", "strategy must be one of 'path', 'grid'", "'random-orthogonal'"], {"r.toml": RECIPE}),
+    "coarse data level too coarse": Case(
+        [*_RUN, "--set", "hierarchy.coarse_data=true", "--set", "hierarchy.levels=5", "--set", "model.widths=[32, 32, 32]"],
+        "input", ["[hierarchy] levels = 5 is too coarse", "coarse_data = true", "1 data unit", "at least 2"], {"r.toml": RECIPE}),
+    "coarse data for fas": Case(
+        [*_RUN, "--set", "hierarchy.coarse_data=true", "--set", "train.optimizer=sgd"], "input",
+        ["[hierarchy] coarse_data = true", "method 'fas'"], {"r.toml": 'method = "fas"\n' + RECIPE.replace(
+            "[model]\nwidths = [32, 8, 32]\n", "[fas]\narchitecture = \"fc\"\nhidden = 8\nhidden_layers = 1\n")}),
+    "nested start with the simultaneous schedule": Case(
+        [*_RUN, "--set", "hierarchy.start=coarsest", "--set", "hierarchy.schedule=simultaneous"], "input",
+        ["[hierarchy] start = 'coarsest'", "schedule = 'cycle'", "'simultaneous'"], {"r.toml": RECIPE}),
+    "unknown start": Case([*_RUN, "--set", "hierarchy.start=middle"], "input",
+                          ["[hierarchy] start", "'coarsest', 'finest'", "'middle'"], {"r.toml": RECIPE}),
     "out of memory": Case([*_RUN, "--set", "data.n_train=1000000000000"], "memory", ["out of memory", "TiB"],
                           {"r.toml": RECIPE}),
     "model too large for memory": Case([*_RUN, "--set", "hierarchy.levels=0", "--set", "model.widths=[32, 100000000000, 32]"],
