@@ -122,7 +122,7 @@ def build_method(widths: Sequence[int], levels: int, *, seed: int, lr: float, de
 
 def plain_throughput(widths, stream, args, device) -> dict:
     model = plain_autoencoder(widths, seed=args.seed, dtype=torch.float32).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimiser = make_smoother("adam", model.parameters(), lr=args.lr)  # the project's Adam (fused), as the methods use
 
     def step():
         inputs, targets = next(stream)

@@ -21,15 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from msann.report import read_summary  # noqa: E402
-
-
-def first_reach(history: list, target: float) -> tuple[float, float] | None:
-    """``(cost, seconds)`` where the error first reaches ``target``, linearly interpolated between logged points."""
-    for (c0, e0, s0), (c1, e1, s1) in zip(history, history[1:]):
-        if e1 <= target < e0:
-            weight = (e0 - target) / (e0 - e1)
-            return c0 + weight * (c1 - c0), s0 + weight * (s1 - s0)
-    return (history[0][0], history[0][2]) if history and history[0][1] <= target else None
+from msann.report.records import first_reach  # noqa: E402,F401  (re-exported for bench/wallclock.py)
 
 
 def error_at(history: list, seconds: float) -> float:

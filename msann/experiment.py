@@ -176,7 +176,8 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
         batch_size=train_table.batch_size, eval_points=train_table.eval_points,
         checkpoint=folder / CHECKPOINT_NAME, checkpoint_every=train_table.checkpoint_every, resume=resume,
         params=params, label=run.label, progress=progress, start=run.hierarchy.start,
-        stage_cycles=run.hierarchy.stage_cycles,
+        stage_cycles=run.hierarchy.stage_cycles, stage=run.hierarchy.stage,
+        stage_growth=run.hierarchy.stage_growth,
     )
     extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device), **method.summary_fields(result)}
     # The checkpoint's fingerprint keeps the device as configured (so "auto" resumes anywhere); the report names the real one.

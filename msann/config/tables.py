@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..coarsening.graph import METHODS as GRAPH_METHODS
 from ..coarsening.graph import STRATEGIES
-from ..core.cycle import STARTS
+from ..core.cycle import STAGES, STARTS
 from ..core.smoothing import SMOOTHERS
 from ..methods.msann import SCHEDULES
 from ..models.mlp import ACTIVATIONS
@@ -50,12 +50,20 @@ class HierarchyTable:
     coarse_data: bool = option(False, "true or false", "coarse levels train smaller networks on averaged data (msann)")
     start: str = option("finest", one_of(STARTS), "'coarsest': nested iteration, the coarsest level trained first")
     stage_cycles: int = option(20, at_least(1, integer=True), "with start = 'coarsest': cycles from each coarser level")
+    stage: str = option("cycles", one_of(STAGES), "with start = 'coarsest': 'top' trains each stage's top level only, "
+                                                  "then plain training of the finest")
+    stage_growth: float = option(1.0, positive(), "with start = 'coarsest': the stage at level l runs "
+                                                  "stage_cycles x stage_growth^(l-1) cycles")
+    lr_factor: float = option(1.0, positive(), "msann: level l's learning rate is [train] lr x lr_factor^l")
 
     def check(self) -> None:
         """The simultaneous schedule has no levels to visit: no coarse data, no nested start."""
         if self.schedule == "simultaneous" and self.levels and (self.coarse_data or self.start != "finest"):
             key, value = ("coarse_data", "true") if self.coarse_data else ("start", repr(self.start))
             raise ValueError(f"[hierarchy] {key} = {value} needs schedule = 'cycle' (levels visited in turn); got schedule = 'simultaneous'")
+        if self.stage != "cycles" and self.start != "coarsest":
+            raise ValueError(f"[hierarchy] stage = {self.stage!r} describes the stages of a nested start: it needs start = 'coarsest'; "
+                             f"got start = {self.start!r}")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,10 @@ Nested iteration (``start = "coarsest"``, the full-multigrid start; seed 004
     cycle(1) x stage_cycles, ascend(0)
 
 after which the finest cycles repeat.  The prefix of ``L = 0`` is empty:
-plain training, event for event.
+plain training, event for event.  With ``stage = "top"`` a stage trains its
+top level only (``smooth(s) x stage_cycles``, no visits below it), and the
+finest stage is plain training of level 0: nested iteration as a
+coarse-to-fine initialisation, with no cycles at all.
 """
 
 from __future__ import annotations
@@ -32,15 +35,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from graphprolong.checks import check_positive_int
+from graphprolong.checks import check_choice, check_positive, check_positive_int
 
-__all__ = ["EVENT_KINDS", "STARTS", "Event", "cycle_events", "matching_up", "nested_events", "per_level", "visit_order"]
+__all__ = ["EVENT_KINDS", "STAGES", "STARTS", "Event", "cycle_events", "matching_up", "nested_events", "per_level", "visit_order"]
 
 #: Kinds of cycle events (``descend``/``ascend``: the transitions of a nested start).
 EVENT_KINDS = ("smooth", "down", "up", "descend", "ascend")
 
 #: Where training starts: the finest level's cycles, or nested iteration from the coarsest level.
 STARTS = ("finest", "coarsest")
+
+#: What a stage of a nested start runs: gamma-cycles from its level, or its top level only.
+STAGES = ("cycles", "top")
 
 
 class Event(NamedTuple):
@@ -71,20 +77,27 @@ def cycle_events(depth: int, gamma: int, *, level: int = 0) -> Iterator[Event]:
             yield Event("smooth", level)
 
 
-def nested_events(depth: int, gamma: int, *, stage_cycles: int) -> list[Event]:
+def nested_events(depth: int, gamma: int, *, stage_cycles: int, stage: str = "cycles", growth: float = 1.0) -> list[Event]:
     """The events of a nested start, before the finest cycles (module docstring).
+
+    The stage at level ``s >= 1`` runs ``round(stage_cycles * growth^(s - 1))``
+    cycles (at least one): with ``growth > 1`` the coarser, cheaper stages run longer.
 
     Examples
     --------
     >>> [(e.kind, e.level) for e in nested_events(1, 1, stage_cycles=2)]
     [('descend', 0), ('smooth', 1), ('smooth', 1), ('ascend', 0)]
+    >>> [(e.kind, e.level) for e in nested_events(2, 1, stage_cycles=1, stage="top", growth=2.0)]
+    [('descend', 0), ('descend', 1), ('smooth', 2), ('smooth', 2), ('ascend', 1), ('smooth', 1), ('ascend', 0)]
     """
     depth = check_positive_int("depth", depth, minimum=0)
     stage_cycles = check_positive_int("stage_cycles", stage_cycles)
+    growth = check_positive("growth", growth)
+    top_only = check_choice("stage", stage, STAGES) == "top"
     events = [Event("descend", level) for level in range(depth)]
     for level in range(depth, 0, -1):
-        for _ in range(stage_cycles):
-            events.extend(cycle_events(depth, gamma, level=level))
+        for _ in range(max(1, round(stage_cycles * growth ** (level - 1)))):
+            events.extend([Event("smooth", level)] if top_only else cycle_events(depth, gamma, level=level))
         events.append(Event("ascend", level - 1))
     return events
 

@@ -8,7 +8,11 @@ the cost of the work it reports, where it happens; a coarse visit that the
 method skips at its ``down`` event runs nothing and costs nothing.  ``C(t)``
 is the sum.  The validation error (the task's metrics,
 :mod:`msann.core.metrics`) is logged at cost 0, on a log-spaced cost grid
-(:class:`msann.report.CostGrid`), and at the end.
+(:class:`msann.report.CostGrid`), and at the end, with the training seconds
+so far: wall-clock seconds less those spent in the evaluations themselves
+(how often to log is the user's choice, and a run whose cheap coarse steps
+put many grid points early would otherwise pay for its own logging).
+``wall_seconds`` is the whole time, evaluations included.
 
 Checkpoints.  Every ``checkpoint_every`` seconds (and at the end) the whole
 state -- the method's (parameters, smoother states, per-level state), the
@@ -47,7 +51,7 @@ from graphprolong.checks import check_choice, check_positive, check_positive_int
 
 from ..report import CostGrid
 from .checkpoint import DivergenceError, fingerprint, first_non_finite, resume_state, save_checkpoint
-from .cycle import STARTS, cycle_events, matching_up, nested_events, per_level
+from .cycle import STAGES, STARTS, Event, cycle_events, matching_up, nested_events, per_level
 from .method import MultilevelMethod
 from .metrics import mse_errors
 
@@ -90,7 +94,8 @@ class TrainResult:
     Attributes
     ----------
     history : list of (cost, error, seconds)
-        The logged validation error against cost and wall-clock seconds.
+        The logged validation error against cost and training seconds (wall
+        clock less the evaluations' own time).
     total_cost : float
     wall_seconds : float
         Training seconds, summed over resumed segments.
@@ -136,7 +141,7 @@ class _Training:
         self._evaluate, self._on_evaluate = evaluate, on_evaluate
         self.ups = {position: matching_up(events, position) for position, event in enumerate(events) if event.kind == "down"}
         self.state = {"position": 0, "substep": 0, "cost": 0.0, "steps": 0, "cycles": 0, "skipped": 0, "seconds": 0.0,
-                      "history": [], "evaluations": []}
+                      "evaluation_seconds": 0.0, "history": [], "evaluations": []}
         self.losses: list = []
         self.began, self.offset, self.bar = time.perf_counter(), 0.0, None
 
@@ -168,13 +173,19 @@ class _Training:
                 )
             self.losses.clear()
 
+    def training_seconds(self) -> float:
+        """Seconds so far less those spent evaluating (the logging's cost, which a user chooses)."""
+        return self.seconds() - self.state["evaluation_seconds"]
+
     def evaluate(self) -> None:
         self.check_losses()
+        began = time.perf_counter()
         errors = self._evaluate()
+        self.state["evaluation_seconds"] += time.perf_counter() - began
         error = next(iter(errors.values()))
         if not math.isfinite(error):
             raise DivergenceError(f"{self.label}: the validation error became {error} at cost {self.state['cost']:.6g}; stopped. {self._kept()}")
-        self.state["history"].append((self.state["cost"], error, self.seconds()))
+        self.state["history"].append((self.state["cost"], error, self.training_seconds()))
         self.state["evaluations"].append(dict(errors, cost=self.state["cost"]))
         if self._on_evaluate is not None:
             self._on_evaluate(self.state["cost"], errors)
@@ -276,6 +287,8 @@ def train(
     on_evaluate: Callable[[float, dict], None] | None = None,
     start: str = "finest",
     stage_cycles: int = 1,
+    stage: str = "cycles",
+    stage_growth: float = 1.0,
 ) -> TrainResult:
     """Train ``method`` with gamma-cycles until the cost reaches ``cost_budget``.
 
@@ -326,6 +339,11 @@ def train(
         before the finest cycles; with no coarse level it changes nothing.
     stage_cycles : int
         With ``start = "coarsest"``: cycles from each coarser level before the next finer one.
+    stage : {"cycles", "top"}
+        With ``start = "coarsest"``: ``"top"`` trains each stage's top level
+        only, and the finest stage is plain training of level 0 (no cycles).
+    stage_growth : float
+        The stage at level ``s`` runs ``stage_cycles * stage_growth^(s - 1)`` cycles.
     """
     depth = method.hierarchy.depth
     gamma = check_positive_int("gamma", gamma)
@@ -336,8 +354,11 @@ def train(
     path = Path(checkpoint) if checkpoint is not None else None
     run_fingerprint = fingerprint(params or {})
     grid = CostGrid(cost_budget, points=eval_points, first=min(step_costs))
-    prefix = nested_events(depth, gamma, stage_cycles=stage_cycles) if check_choice("start", start, STARTS) == "coarsest" else []
-    loop = _Training(method, stream, events=prefix + list(cycle_events(depth, gamma)), repeat_from=len(prefix),
+    nested = check_choice("start", start, STARTS) == "coarsest"
+    prefix = nested_events(depth, gamma, stage_cycles=stage_cycles, stage=stage, growth=stage_growth) if nested else []
+    top_only = nested and check_choice("stage", stage, STAGES) == "top"
+    repeated = [Event("smooth", 0)] if top_only else list(cycle_events(depth, gamma))
+    loop = _Training(method, stream, events=prefix + repeated, repeat_from=len(prefix),
                      visits=visits, step_costs=step_costs,
                      grid=grid, path=path, run_fingerprint=run_fingerprint, label=label,
                      evaluate=_evaluator(method, metrics, validation, training), on_evaluate=on_evaluate)

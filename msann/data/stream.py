@@ -7,7 +7,7 @@ batch for batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -92,6 +92,7 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
         self._rng = np.random.default_rng(self.seed)
         self.epoch = 0
         self.position = 0
+        self._derived: dict = {}
         self._draw_permutation()
 
     def _draw_permutation(self) -> None:
@@ -103,6 +104,13 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
         return self
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        index = self.next_index()
+        inputs = self._inputs.index_select(0, index)
+        targets = inputs if self._targets is self._inputs else self._targets.index_select(0, index)
+        return inputs, targets
+
+    def next_index(self) -> torch.Tensor:
+        """The example indices of the next minibatch; the stream advances exactly as ``next(stream)`` does."""
         pieces = []
         needed = self.batch_size
         while needed:
@@ -114,10 +122,19 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
                 self.epoch += 1
                 self.position = 0
                 self._draw_permutation()
-        index = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-        inputs = self._inputs.index_select(0, index)
-        targets = inputs if self._targets is self._inputs else self._targets.index_select(0, index)
-        return inputs, targets
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+    def derived(self, key: Hashable, transform: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(transform(inputs), transform(targets))`` of the whole data set, computed once and kept under ``key``.
+
+        A coarse-data level restricts the data once (:mod:`msann.coarsening.data`)
+        and gathers its minibatches with :meth:`next_index`, instead of
+        restricting every fine minibatch.  Not part of the state: recomputed after a resume.
+        """
+        if key not in self._derived:
+            inputs = transform(self._inputs)
+            self._derived[key] = (inputs, inputs if self._targets is self._inputs else transform(self._targets))
+        return self._derived[key]
 
     @property
     def examples_seen(self) -> int:

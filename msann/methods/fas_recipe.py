@@ -67,6 +67,9 @@ def check_fas_run(run, *, method: str = "fas") -> None:
         raise ValueError(f"[train] optimizer must be 'sgd' for method '{method}' (its smoother is SGD with momentum); got {run.train.optimizer!r}")
     if run.hierarchy.schedule != "cycle":
         raise ValueError(f"[hierarchy] schedule must be 'cycle' for method '{method}'; got {run.hierarchy.schedule!r}")
+    if run.hierarchy.lr_factor != 1.0:
+        raise ValueError(f"[hierarchy] lr_factor is MsANN's; method '{method}' sets its levels' rates with [fas] eta "
+                         f"(lr / eta^l): got lr_factor = {run.hierarchy.lr_factor!r}")
     if run.hierarchy.coarse_data and levels:
         raise ValueError(f"[hierarchy] coarse_data = true is built for method 'msann' (autoencoder levels on averaged data); "
                          f"method '{method}' trains its coarse networks on the fine data: got coarse_data = true")

@@ -39,6 +39,7 @@ from ..core.coarse import correct_level, restrict_level
 from ..core.level import Hierarchy, Level
 from ..core.method import Descent, MultilevelMethod
 from ..core.smoothing import make_smoother, smoothing_step
+from ..data.stream import MinibatchStream
 from ..models.mlp import plain_autoencoder
 from ..models.multiscale import MsANNAutoencoder
 from .registry import MethodSpec, register_method
@@ -167,10 +168,21 @@ class CoarseDataMsANN(MultilevelMethod):
         ])
 
     def batch(self, level: int, stream):
-        """The stream's next minibatch, its inputs and targets averaged to level ``level``'s data."""
-        inputs, targets = next(stream)
+        """The stream's next minibatch, its inputs and targets averaged to level ``level``'s data.
+
+        From a :class:`~msann.data.MinibatchStream` the data set is averaged
+        once per level and the minibatch gathered from it (the same numbers,
+        without averaging every fine minibatch again).
+        """
         restrict = self.hierarchy[level].data_transfer
-        return (inputs, targets) if restrict is None else (restrict(inputs), restrict(targets))
+        if restrict is None:
+            return next(stream)
+        if isinstance(stream, MinibatchStream):
+            inputs, targets = stream.derived(("block mean", restrict.fine_shape, restrict.coarse_shape), restrict)
+            index = stream.next_index()
+            return inputs.index_select(0, index), targets.index_select(0, index)
+        inputs, targets = next(stream)
+        return restrict(inputs), restrict(targets)
 
     def smooth_step(self, level: int, inputs, targets) -> torch.Tensor:
         """One step of level ``level``'s optimiser on its network's mean squared error."""
@@ -259,7 +271,9 @@ def build_msann_method(run, dataset, device: torch.device) -> MsANN | CoarseData
     maps, shapes = _data_maps(run, dataset)
     options = {"activation": model.activation, "output_activation": model.output_activation, "bias": model.bias,
                "seed": run.train.seed, "dtype": torch.float32}
-    smoothing = {"smoother": run.train.optimizer, "lr": run.train.lr, "momentum": run.train.momentum}
+    rate = run.train.lr if hierarchy.lr_factor == 1.0 else [run.train.lr * hierarchy.lr_factor**level
+                                                              for level in range(hierarchy.levels + 1)]
+    smoothing = {"smoother": run.train.optimizer, "lr": rate, "momentum": run.train.momentum}
     if hierarchy.coarse_data and hierarchy.levels:
         return CoarseDataMsANN(plain_autoencoder(model.widths, **options).to(device), maps, shapes, **smoothing)
     network = build_msann(list(model.widths), maps, **options).to(device)

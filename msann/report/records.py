@@ -160,6 +160,11 @@ class RunRecord:
                 f"{initial:.4g} (1/10 needs <= 0.1) within the cost budget {self.total_cost:.6g}; train longer "
                 f"([train] cost_budget) or check the learning rate")
 
+    def seconds_to(self, target: float) -> float | None:
+        """Training seconds at which the logged error first reaches ``target`` (interpolated); ``None`` if never."""
+        reached = first_reach(self.history, target)
+        return None if reached is None else reached[1]
+
     def value_at_cost(self, cost: float) -> float:
         """The error at total cost ``cost``: the last logged value at a cost <= ``cost``.
 
@@ -188,6 +193,24 @@ class RunRecord:
         }
         entry.update(self.extra)
         return entry
+
+
+def first_reach(history: Sequence[tuple[float, float, float]], target: float) -> tuple[float, float] | None:
+    """``(cost, seconds)`` where a ``(cost, error, seconds)`` history first reaches ``target``, or ``None``.
+
+    Linear interpolation between the two logged points that bracket the
+    crossing (the log is on a grid); the first point when it already does.
+
+    Examples
+    --------
+    >>> first_reach([(0.0, 1.0, 0.0), (10.0, 0.5, 2.0), (20.0, 0.1, 4.0)], 0.3)
+    (15.0, 3.0)
+    """
+    for (c0, e0, s0), (c1, e1, s1) in zip(history, history[1:]):
+        if e1 <= target < e0:
+            weight = (e0 - target) / (e0 - e1)
+            return c0 + weight * (c1 - c0), s0 + weight * (s1 - s0)
+    return (history[0][0], history[0][2]) if history and history[0][1] <= target else None
 
 
 def _checked_history(label: str, history: Any) -> list[tuple[float, float, float]]:

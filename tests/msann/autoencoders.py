@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from msann.coarsening.graph import layer_maps
+from msann.core.smoothing import make_smoother
 from msann.data import one_object
 from msann.methods.msann import build_msann
 from msann.models.mlp import plain_autoencoder
@@ -84,7 +85,7 @@ def _one_object_data(length=16, n_train=64, n_val=16):
 
 def _plain_run(widths, batches, *, seed, lr):
     plain = plain_autoencoder(widths, seed=seed)
-    optimiser = torch.optim.Adam(plain.parameters(), lr=lr)
+    optimiser = make_smoother("adam", plain.parameters(), lr=lr)  # the project's Adam (fused)
     losses = []
     for inputs, targets in batches:
         optimiser.zero_grad(set_to_none=True)

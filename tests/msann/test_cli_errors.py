@@ -139,6 +139,12 @@ CASES: dict[str, Case] = {
     "nested start with the simultaneous schedule": Case(
         [*_RUN, "--set", "hierarchy.start=coarsest", "--set", "hierarchy.schedule=simultaneous"], "input",
         ["[hierarchy] start = 'coarsest'", "schedule = 'cycle'", "'simultaneous'"], {"r.toml": RECIPE}),
+    "top stages without a nested start": Case([*_RUN, "--set", "hierarchy.stage=top"], "input",
+                                              ["[hierarchy] stage = 'top'", "start = 'coarsest'", "'finest'"], {"r.toml": RECIPE}),
+    "lr_factor for fas": Case(
+        [*_RUN, "--set", "hierarchy.lr_factor=2", "--set", "train.optimizer=sgd"], "input",
+        ["[hierarchy] lr_factor", "method 'fas'", "eta"], {"r.toml": 'method = "fas"\n' + RECIPE.replace(
+            "[model]\nwidths = [32, 8, 32]\n", "[fas]\narchitecture = \"fc\"\nhidden = 8\nhidden_layers = 1\n")}),
     "unknown start": Case([*_RUN, "--set", "hierarchy.start=middle"], "input",
                           ["[hierarchy] start", "'coarsest', 'finest'", "'middle'"], {"r.toml": RECIPE}),
     "out of memory": Case([*_RUN, "--set", "data.n_train=1000000000000"], "memory", ["out of memory", "TiB"],

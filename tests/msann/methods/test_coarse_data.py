@@ -92,12 +92,13 @@ def test_coarse_data_and_paper_msann_start_from_the_same_fine_network():
     torch.testing.assert_close(method.predict(x), paper.predict(x), rtol=0, atol=1e-14)
 
 
-def _train(method, *, start, checkpoint=None, max_steps=None, resume=False, gamma=1, k=2, budget=400.0, stage_cycles=2):
+def _train(method, *, start, checkpoint=None, max_steps=None, resume=False, gamma=1, k=2, budget=400.0, stage_cycles=2,
+           stage="cycles", stage_growth=1.0):
     inputs, targets = _data(dtype=next(method.hierarchy[0].model.parameters()).dtype)
     stream = MinibatchStream(inputs, targets, batch_size=8, seed=1)
     return train(method, stream, (inputs[:16], targets[:16]), gamma=gamma, k=k, cost_budget=budget, batch_size=8,
                  eval_points=6, progress=False, start=start, stage_cycles=stage_cycles, checkpoint=checkpoint,
-                 max_steps=max_steps, resume=resume)
+                 max_steps=max_steps, resume=resume, stage=stage, stage_growth=stage_growth)
 
 
 def _parameters(method):
@@ -108,10 +109,11 @@ def _parameters(method):
     lambda: MsANN(build_msann(WIDTHS, [[] for _ in WIDTHS], seed=0, dtype=torch.float32), lr=1e-2),
     lambda: FAS(poisson_fc(16, 16, hidden=8, layers=2, seed=0, dtype=torch.float32), levels=0, lr=0.05),
 ], ids=["msann", "fas"])
-def test_a_nested_start_without_coarse_levels_is_plain_training_bit_for_bit(build):
-    assert nested_events(0, 3, stage_cycles=5) == []
+@pytest.mark.parametrize("stage", ["cycles", "top"])
+def test_a_nested_start_without_coarse_levels_is_plain_training_bit_for_bit(build, stage):
+    assert nested_events(0, 3, stage_cycles=5, stage=stage) == []
     plain, nested = build(), build()
-    expected, result = _train(plain, start="finest"), _train(nested, start="coarsest")
+    expected, result = _train(plain, start="finest"), _train(nested, start="coarsest", stage=stage, stage_growth=2.0)
     assert result.history and [point[:2] for point in result.history] == [point[:2] for point in expected.history]
     assert result.steps == expected.steps
     for mine, theirs in zip(_parameters(nested), _parameters(plain), strict=True):
@@ -134,6 +136,36 @@ def test_a_nested_start_trains_the_coarsest_level_first_and_reaches_the_fine_lev
     assert {width for level, width in visits if level == 2} == {4}
     first_fine = levels.index(0)
     assert set(levels[:first_fine]) == {1, 2} and levels.count(0) > 2
+
+
+def test_a_nested_start_of_top_stages_trains_each_level_alone_then_only_the_finest():
+    method = _method(dtype=torch.float32)
+    visits = []
+    original = method.smooth_step
+
+    def record(level, inputs, targets):
+        visits.append(level)
+        return original(level, inputs, targets)
+
+    method.smooth_step = record
+    result = _train(method, start="coarsest", stage="top", stage_cycles=2, stage_growth=2.0, budget=300.0)
+    # level 2: 2 x 2^1 visits of k = 2 steps, level 1: 2 visits, then level 0 only
+    assert visits[:12] == [2] * 8 + [1] * 4 and set(visits[12:]) == {0}
+    assert result.steps == len(visits) and result.cycles == (len(visits) - 12) / 2  # a finest cycle: one visit of level 0, k = 2 steps
+    assert result.skipped == 0
+
+
+def test_lr_factor_gives_level_l_the_rate_lr_times_factor_to_the_l():
+    from msann.config.run import parse_run  # noqa: PLC0415 (the recipe path of the option)
+    from msann.methods.msann import build_msann_method
+
+    data = _one_object_data(length=16, n_train=64, n_val=16)
+    run = parse_run({"label": "x", "method": "msann", "data": {"name": "one_object", "length": 16},
+                     "model": {"widths": WIDTHS}, "hierarchy": {"levels": 2, "lr_factor": 3.0, "coarse_data": True},
+                     "train": {"lr": 0.01}})
+    method = build_msann_method(run, data, torch.device("cpu"))
+    rates = [level.smoother.param_groups[0]["lr"] for level in method.hierarchy]
+    assert rates == pytest.approx([0.01, 0.03, 0.09], rel=1e-12)
 
 
 @pytest.mark.parametrize("start", ["finest", "coarsest"])
