@@ -37,7 +37,8 @@ from typing import Any, NamedTuple
 
 from graphprolong.checks import check_choice, check_positive, check_positive_int
 
-__all__ = ["EVENT_KINDS", "STAGES", "STARTS", "Event", "cycle_events", "matching_up", "nested_events", "per_level", "visit_order"]
+__all__ = ["EVENT_KINDS", "STAGES", "STARTS", "Event", "cycle_events", "matching_up", "nested_events", "per_level",
+           "training_events", "visit_order"]
 
 #: Kinds of cycle events (``descend``/``ascend``: the transitions of a nested start).
 EVENT_KINDS = ("smooth", "down", "up", "descend", "ascend")
@@ -100,6 +101,22 @@ def nested_events(depth: int, gamma: int, *, stage_cycles: int, stage: str = "cy
             events.extend([Event("smooth", level)] if top_only else cycle_events(depth, gamma, level=level))
         events.append(Event("ascend", level - 1))
     return events
+
+
+def training_events(depth: int, gamma: int, *, start: str = "finest", stage_cycles: int = 1, stage: str = "cycles",
+                    growth: float = 1.0) -> tuple[list[Event], int]:
+    """The events of a training run and the position its repetition starts from.
+
+    ``start = "finest"``: the gamma-cycle, repeated from position 0.
+    ``start = "coarsest"``: :func:`nested_events`, then the repeated
+    gamma-cycle (``stage = "cycles"``) or the finest level's visit alone
+    (``stage = "top"``: plain training of level 0).
+    """
+    if check_choice("start", start, STARTS) == "finest":
+        return list(cycle_events(depth, gamma)), 0
+    prefix = nested_events(depth, gamma, stage_cycles=stage_cycles, stage=stage, growth=growth)
+    repeated = [Event("smooth", 0)] if stage == "top" else list(cycle_events(depth, gamma))
+    return prefix + repeated, len(prefix)
 
 
 def matching_up(events: Sequence[Event], position: int) -> int:

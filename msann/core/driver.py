@@ -9,10 +9,8 @@ method skips at its ``down`` event runs nothing and costs nothing.  ``C(t)``
 is the sum.  The validation error (the task's metrics,
 :mod:`msann.core.metrics`) is logged at cost 0, on a log-spaced cost grid
 (:class:`msann.report.CostGrid`), and at the end, with the training seconds
-so far: wall-clock seconds less those spent in the evaluations themselves
-(how often to log is the user's choice, and a run whose cheap coarse steps
-put many grid points early would otherwise pay for its own logging).
-``wall_seconds`` is the whole time, evaluations included.
+so far: wall clock less the evaluations' own time (how often to log is the
+user's choice); ``wall_seconds`` includes them.
 
 Checkpoints.  Every ``checkpoint_every`` seconds (and at the end) the whole
 state -- the method's (parameters, smoother states, per-level state), the
@@ -47,11 +45,11 @@ from pathlib import Path
 
 import torch
 
-from graphprolong.checks import check_choice, check_positive, check_positive_int
+from graphprolong.checks import check_positive, check_positive_int
 
 from ..report import CostGrid
 from .checkpoint import DivergenceError, fingerprint, first_non_finite, resume_state, save_checkpoint
-from .cycle import STAGES, STARTS, Event, cycle_events, matching_up, nested_events, per_level
+from .cycle import matching_up, per_level, training_events
 from .method import MultilevelMethod
 from .metrics import mse_errors
 
@@ -334,16 +332,9 @@ def train(
         interruption, used to test resuming.
     on_evaluate : callable, optional
         Called as ``on_evaluate(cost, errors)`` after each evaluation.
-    start : {"finest", "coarsest"}
-        ``"coarsest"``: nested iteration (:func:`msann.core.cycle.nested_events`)
-        before the finest cycles; with no coarse level it changes nothing.
-    stage_cycles : int
-        With ``start = "coarsest"``: cycles from each coarser level before the next finer one.
-    stage : {"cycles", "top"}
-        With ``start = "coarsest"``: ``"top"`` trains each stage's top level
-        only, and the finest stage is plain training of level 0 (no cycles).
-    stage_growth : float
-        The stage at level ``s`` runs ``stage_cycles * stage_growth^(s - 1)`` cycles.
+    start, stage_cycles, stage, stage_growth
+        ``start = "coarsest"``: nested iteration first; see
+        :func:`msann.core.cycle.training_events` (with no coarse level it changes nothing).
     """
     depth = method.hierarchy.depth
     gamma = check_positive_int("gamma", gamma)
@@ -354,11 +345,8 @@ def train(
     path = Path(checkpoint) if checkpoint is not None else None
     run_fingerprint = fingerprint(params or {})
     grid = CostGrid(cost_budget, points=eval_points, first=min(step_costs))
-    nested = check_choice("start", start, STARTS) == "coarsest"
-    prefix = nested_events(depth, gamma, stage_cycles=stage_cycles, stage=stage, growth=stage_growth) if nested else []
-    top_only = nested and check_choice("stage", stage, STAGES) == "top"
-    repeated = [Event("smooth", 0)] if top_only else list(cycle_events(depth, gamma))
-    loop = _Training(method, stream, events=prefix + repeated, repeat_from=len(prefix),
+    events, repeat_from = training_events(depth, gamma, start=start, stage_cycles=stage_cycles, stage=stage, growth=stage_growth)
+    loop = _Training(method, stream, events=events, repeat_from=repeat_from,
                      visits=visits, step_costs=step_costs,
                      grid=grid, path=path, run_fingerprint=run_fingerprint, label=label,
                      evaluate=_evaluator(method, metrics, validation, training), on_evaluate=on_evaluate)

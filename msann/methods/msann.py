@@ -27,9 +27,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from graphprolong.checks import check_choice
-
 from torch import nn
+
+from graphprolong.checks import check_choice
 
 from ..coarsening.data import BlockMean, mlp_value_transfer
 from ..coarsening.graph import STRATEGIES, layer_maps, unit_shapes
@@ -59,6 +59,13 @@ def build_msann(widths: Sequence[int], maps: Sequence[Sequence[np.ndarray]], **o
     return MsANNAutoencoder(widths, maps, **options)
 
 
+def _rates(lr, count: int) -> list[float]:
+    rates = list(lr) if isinstance(lr, Sequence) else [lr] * count
+    if len(rates) != count:
+        raise ValueError(f"lr needs one value per level ({count}); got {rates}")
+    return rates
+
+
 class MsANN(MultilevelMethod):
     """The MsANN method: smoothing steps on one level's parameters; ``down``/``up`` do nothing.
 
@@ -86,9 +93,7 @@ class MsANN(MultilevelMethod):
             levels = [Level(0, model, parameters, make_smoother(smoother, parameters, lr=rate, momentum=momentum),
                             sum(sizes) / sizes[0], sum(sizes))]
         else:
-            rates = lr if isinstance(lr, Sequence) else [lr] * len(sizes)
-            if len(rates) != len(sizes):
-                raise ValueError(f"lr needs one value per level ({len(sizes)}); got {list(rates)}")
+            rates = _rates(lr, len(sizes))
             levels = [
                 Level(l, model, model.level_parameters(l),
                       make_smoother(smoother, model.level_parameters(l), lr=rates[l], momentum=momentum),
@@ -118,13 +123,6 @@ class MsANN(MultilevelMethod):
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.hierarchy.load_state_dict(state["hierarchy"])
-
-
-def _rates(lr, count: int) -> list[float]:
-    rates = list(lr) if isinstance(lr, Sequence) else [lr] * count
-    if len(rates) != count:
-        raise ValueError(f"lr needs one value per level ({count}); got {rates}")
-    return rates
 
 
 class CoarseDataMsANN(MultilevelMethod):
@@ -204,10 +202,12 @@ class CoarseDataMsANN(MultilevelMethod):
         return self.ascend(level)
 
     def descend(self, level: int) -> float:
+        """``theta_{l+1} = R_p theta_l``: the visit's (or a nested stage's) starting point."""
         restrict_level(self.hierarchy[level], self.hierarchy[level + 1], momentum=self.momentum)
         return 0.0
 
     def ascend(self, level: int) -> float:
+        """``theta_l += P_p (theta_{l+1} - R_p theta_l)``: the coarse change, prolonged."""
         correct_level(self.hierarchy[level], self.hierarchy[level + 1], alpha=1.0, alpha_momentum=1.0 if self.momentum else None)
         return 0.0
 
