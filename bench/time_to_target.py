@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from msann.report import read_summary  # noqa: E402
-from msann.report.records import first_reach  # noqa: E402,F401  (re-exported for bench/wallclock.py)
+from msann.report.records import first_reach  # noqa: E402
 
 
 def error_at(history: list, seconds: float) -> float:

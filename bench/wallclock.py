@@ -56,7 +56,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from msann.methods import METHODS  # noqa: E402
 from msann.report import read_summary  # noqa: E402
-from time_to_target import error_at, first_reach  # noqa: E402
+from msann.report.records import first_reach  # noqa: E402
+from time_to_target import error_at  # noqa: E402
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 

@@ -245,32 +245,38 @@ class FAS(MultilevelMethod):
         work = self.tau_batches * self._batch_size
         if not self._enter(level, fine_gradient, batches):
             return Descent(cost=work * fine.relative_cost, skip=True)
-        restrict_level(fine, coarse, momentum=self._transfers_momentum)
-        coarse.state["tau"], coarse.state["tau_batch"] = None, []
+        self._restrict(level)
         self.set_tau_batch(level + 1, batches, fine_gradient=fine_gradient)
         return Descent(cost=work * (fine.relative_cost + coarse.relative_cost))
 
     def up(self, level: int, stream) -> float:
         """``x_l += alpha_p P_p (x_{l+1} - R_p x_l)``, ``m_l += alpha_m P_p (m_{l+1} - R_p m_l)``."""
-        fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
-        correct_level(fine, coarse, alpha=self.alpha_p, alpha_momentum=self.alpha_m if self._transfers_momentum else None)
-        coarse.state["tau"], coarse.state["tau_batch"] = None, []
+        self._correct(level, alpha=self.alpha_p)
         return 0.0
 
     def descend(self, level: int) -> float:
         """Nested start: ``x_{l+1} = R_p x_l`` (and momentum); level ``l + 1`` then trains its plain loss on fresh minibatches."""
-        fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
-        restrict_level(fine, coarse, momentum=self._transfers_momentum)
-        coarse.state["tau"], coarse.state["tau_batch"] = None, []
+        self._restrict(level)
         self._top = level + 1
         return 0.0
 
     def ascend(self, level: int) -> float:
         """Nested start: ``x_l += alpha_p P_p (x_{l+1} - R_p x_l)`` (and momentum); level ``l`` then trains."""
-        correct_level(self.hierarchy[level], self.hierarchy[level + 1], alpha=self.alpha_p,
-                      alpha_momentum=self.alpha_m if self._transfers_momentum else None)
+        self._correct(level, alpha=self.alpha_p)
         self._top = level
         return 0.0
+
+    def _restrict(self, level: int) -> None:
+        """``x_{l+1} = R_p x_l`` (and SGD momentum); level ``l + 1`` starts with no tau and no tau batch."""
+        coarse = self.hierarchy[level + 1]
+        restrict_level(self.hierarchy[level], coarse, momentum=self._transfers_momentum)
+        coarse.state["tau"], coarse.state["tau_batch"] = None, []
+
+    def _correct(self, level: int, *, alpha: float) -> None:
+        """``x_l += alpha P_p (x_{l+1} - R_p x_l)`` (and SGD momentum with ``alpha_m``); level ``l + 1``'s tau is dropped."""
+        coarse = self.hierarchy[level + 1]
+        correct_level(self.hierarchy[level], coarse, alpha=alpha, alpha_momentum=self.alpha_m if self._transfers_momentum else None)
+        coarse.state["tau"], coarse.state["tau_batch"] = None, []
 
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         return self._forward(0, inputs)

@@ -39,7 +39,6 @@ import torch
 
 from graphprolong.checks import check_choice, check_positive, check_positive_int
 
-from ..core.coarse import correct_level
 from ..core.transfer import load_parameters, parameters_of
 from ..options import Rule, at_least, check_rule
 from .fas import FAS
@@ -153,10 +152,10 @@ class MGOpt(FAS):
         if alpha is None:  # rejected: parameters and smoother state as they were
             self.counts["rejected"] += 1
             fine.state["restricted"] = fine.state["restricted_momentum"] = None
+            coarse.state["tau"], coarse.state["tau_batch"] = None, []
         else:
             self.counts["accepted"] += 1
-            correct_level(fine, coarse, alpha=alpha, alpha_momentum=self.alpha_m if self._transfers_momentum else None)
-        coarse.state["tau"], coarse.state["tau_batch"] = None, []
+            self._correct(level, alpha=alpha)
         return evaluations * len(fine.state["sample"]) * self._batch_size * fine.relative_cost
 
     def summary_fields(self, result) -> dict:

@@ -149,7 +149,7 @@ class CoarseDataMsANN(MultilevelMethod):
         depth = depths.pop()
         if len(data_shapes) != depth + 1:
             raise ValueError(f"need the data's shape at each of the {depth + 1} levels; got {len(data_shapes)}")
-        self.momentum = smoother == "sgd" and bool(momentum)
+        self._transfers_momentum = smoother == "sgd" and bool(momentum)  # SGD momentum moves with the parameters, as in FAS
         rates = _rates(lr, depth + 1)
         models, transfers = [model], []
         for level in range(depth):
@@ -203,12 +203,12 @@ class CoarseDataMsANN(MultilevelMethod):
 
     def descend(self, level: int) -> float:
         """``theta_{l+1} = R_p theta_l``: the visit's (or a nested stage's) starting point."""
-        restrict_level(self.hierarchy[level], self.hierarchy[level + 1], momentum=self.momentum)
+        restrict_level(self.hierarchy[level], self.hierarchy[level + 1], momentum=self._transfers_momentum)
         return 0.0
 
     def ascend(self, level: int) -> float:
         """``theta_l += P_p (theta_{l+1} - R_p theta_l)``: the coarse change, prolonged."""
-        correct_level(self.hierarchy[level], self.hierarchy[level + 1], alpha=1.0, alpha_momentum=1.0 if self.momentum else None)
+        correct_level(self.hierarchy[level], self.hierarchy[level + 1], alpha=1.0, alpha_momentum=1.0 if self._transfers_momentum else None)
         return 0.0
 
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
