@@ -36,6 +36,7 @@ from msann.core.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from msann.data.poisson import INPUT_CHANNELS
 from msann.experiment import run_slug
 from msann.methods import METHODS
+from msann.report.records import first_reach
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
@@ -242,11 +243,18 @@ def test_run_writes_a_valid_plot_and_prints_one_row_per_run(two_run_output):
         (row["label"], float(row["cost"]), float(row["val_mse"])) for row in errors]
     lines = stdout.splitlines()
     assert lines[0].split()[:1] == ["run"]
-    rows = [line for line in lines[1:] if not line.startswith("wrote") and not line.endswith(" s")]
-    assert [row.rsplit(maxsplit=4)[0] for row in rows] == ["default", "msann L=2"]
+    rows = [line for line in lines[1:]
+            if not line.startswith(("wrote", "s to 1st final:")) and not line.endswith(" s")]
+    assert [row.rsplit(maxsplit=5)[0] for row in rows] == ["default", "msann L=2"]
     summary = read_summary(out)
     for row, run in zip(rows, summary["runs"]):
-        assert float(row.rsplit(maxsplit=4)[1]) == pytest.approx(run["final_val_mse"], rel=1e-4)
+        assert float(row.rsplit(maxsplit=5)[1]) == pytest.approx(run["final_val_mse"], rel=1e-4)
+    # the last column: training seconds to the first run's final error, from the logged history
+    history = read_history(out)[1]
+    for row, run in zip(rows, summary["runs"]):
+        points = [(cost, error, seconds) for label, cost, error, seconds in history if label == run["label"]]
+        reached = first_reach(points, summary["runs"][0]["final_val_mse"])
+        assert row.rsplit(maxsplit=5)[-1] == ("-" if reached is None else f"{reached[1]:.2f}")
     assert (out / "runs" / "default" / CHECKPOINT_NAME).is_file()
 
 

@@ -13,6 +13,7 @@ from msann.coarsening.network import COARSENERS
 from msann.config import CORE_TABLES, HierarchyTable, ModelTable, TrainTable
 from msann.config.tables import TABLES
 from msann.core.cost import COST_MODELS
+from msann.core.cycle import STAGES, STARTS
 from msann.core.smoothing import SMOOTHERS
 from msann.methods import SCHEDULES
 from msann.methods.fas_recipe import ARCHITECTURES, FasTable
@@ -66,6 +67,8 @@ def choices(rule: Rule) -> list[str]:
     (HierarchyTable, "strategy", STRATEGIES),
     (HierarchyTable, "p_method", GRAPH_METHODS),
     (HierarchyTable, "schedule", SCHEDULES),
+    (HierarchyTable, "start", STARTS),
+    (HierarchyTable, "stage", STAGES),
     (ModelTable, "activation", ACTIVATIONS),
     (ModelTable, "output_activation", ACTIVATIONS),
     (FasTable, "transfer", COARSENERS),
@@ -85,7 +88,7 @@ def test_every_choice_comes_from_its_registry(table, key, registry_of_names):
 def test_every_choice_key_of_the_tables_is_covered():
     """Every ``one of`` key of the core and FAS tables is in the test above (so that a new choice is checked too)."""
     covered = {("TrainTable", "optimizer"), ("HierarchyTable", "strategy"), ("HierarchyTable", "p_method"),
-               ("HierarchyTable", "schedule"), ("ModelTable", "activation"), ("ModelTable", "output_activation"),
+               ("HierarchyTable", "schedule"), ("HierarchyTable", "start"), ("HierarchyTable", "stage"), ("ModelTable", "activation"), ("ModelTable", "output_activation"),
                ("FasTable", "transfer"), ("FasTable", "order"), ("FasTable", "cost_model"), ("FasTable", "architecture")}
     found = {(table.__name__, field.name) for table in (*TABLES.values(), FasTable) for field in dataclasses.fields(table)
              if field.metadata["rule"].text.startswith("one of ")}
