@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import math
 import signal
@@ -44,7 +45,7 @@ from pathlib import Path
 
 from graphprolong.errors import outcome as common_outcome
 
-from .config import ConfigError, expand_sweep, load_config, parse_int_list
+from .config import ConfigError, expand_sweep, load_config, parse_int_list, parse_seeds
 from .experiment import check_output_folder
 
 __all__ = ["EXIT_STATUSES", "build_parser", "main"]
@@ -58,6 +59,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--out", default=None, help="output folder (default: results/<recipe name>)")
     parser.add_argument("--seed", type=int, default=None, help="shorthand for --set train.seed=N")
+    parser.add_argument("--seeds", default=None, metavar="N|LIST",
+                        help="repeat every run over seeds: N (seeds 0..N-1) or a list such as 0,3,7 or 0..4; tables give "
+                             "median [min-max] (default: the recipe's seeds = [...], if any)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="TABLE.KEY=VALUE",
                         help="override a recipe value (TOML syntax; repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue each run from its checkpoint in --out")
@@ -99,6 +103,14 @@ def _load(args: argparse.Namespace):
             raise ConfigError(args.recipe, f"--seed must be an integer >= 0; got {args.seed}")
         overrides.append(f"train.seed={args.seed}")
     config = load_config(args.recipe, overrides=overrides)
+    if args.seeds is not None:
+        if args.seed is not None:
+            raise ConfigError(args.recipe, f"--seed {args.seed} and --seeds {args.seeds} exclude each other: --seed sets one "
+                                           f"seed, --seeds repeats every run over several")
+        try:
+            config = dataclasses.replace(config, seeds=parse_seeds(args.seeds))
+        except ValueError as error:
+            raise ConfigError(args.recipe, str(error)) from None
     out = Path(args.out) if args.out else Path("results") / config.name
     check_output_folder(out)
     return config, out
@@ -128,7 +140,10 @@ def _run_command(args: argparse.Namespace) -> int:
     config, out = _load(args)
     started = time.perf_counter()
     records = run_experiment(config, out, device=args.device, resume=args.resume, progress=_progress(args))
-    if not args.quiet:
+    if not args.quiet and config.seeds:
+        print((out / "seeds.md").read_text())
+        print(f"wrote {out / 'seeds.md'}, {out / 'seeds.json'}, {out / 'seeds.png'}, {out / 'summary.json'}, {out / 'history.csv'}")
+    elif not args.quiet:
         _print_runs(records, out)
         print(f"{len(records)} run(s) in {time.perf_counter() - started:.1f} s")
     return 0
@@ -144,6 +159,11 @@ def _sweep_command(args: argparse.Namespace) -> int:
     runs = expand_sweep(config, **lists)
     records = run_experiment(config, out, runs=runs, device=args.device, resume=args.resume, progress=_progress(args),
                              plot_title=f"{config.name}: sweep", plot_every_run=False)
+    if config.seeds:  # the seeds table (median and spread of every configuration) is the sweep's table
+        if not args.quiet:
+            print((out / "seeds.md").read_text())
+            print(f"wrote {out / 'seeds.md'}, {out / 'seeds.json'}, {out / 'seeds.png'}, {out / 'summary.json'}")
+        return 0
     write_sweep(out, records, title=f"{config.name}: sweep")
     if not args.quiet:
         print((out / "sweep.md").read_text())

@@ -41,14 +41,14 @@ import torch
 
 from graphprolong.io import check_output_folder as check_writable_folder
 
-from .config import ConfigError, ExperimentConfig, RunConfig, check_sizes
+from .config import ConfigError, ExperimentConfig, RunConfig, check_seeds, check_sizes, expand_seeds
 from .core.checkpoint import CHECKPOINT_NAME
 from .core.driver import train
 from .core.metrics import metric, task_metric
 from .data import Dataset, MinibatchStream, load_dataset
 from .device import DEVICES, resolve_device
 from .methods import method_spec
-from .report import RunRecord, plot_error_vs_cost, plot_errors, write_errors, write_summary
+from .report import RunRecord, compare_to, plot_error_vs_cost, plot_errors, write_errors, write_seed_report, write_summary
 
 __all__ = ["DEVICES", "OUTPUT_RANGES", "PATH_OPTIONS", "TRAINING_EVALUATION_SIZE", "check_output_folder", "check_run_folders",
            "check_target_range", "load_run_data", "remove_stale_temporaries", "resolve_device", "run_experiment", "run_slug"]
@@ -179,7 +179,9 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
         stage_cycles=run.hierarchy.stage_cycles, stage=run.hierarchy.stage,
         stage_growth=run.hierarchy.stage_growth,
     )
-    extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device), **method.summary_fields(result)}
+    extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device),
+             "evaluation_seconds": result.evaluation_seconds, "checkpoint_seconds": result.checkpoint_seconds,
+             **method.summary_fields(result)}
     # The checkpoint's fingerprint keeps the device as configured (so "auto" resumes anywhere); the report names the real one.
     reported = dict(params, train=dict(params["train"], device=str(device)))
     return RunRecord(run.label, reported, result.history, result.total_cost, result.wall_seconds, extra,
@@ -197,8 +199,17 @@ def run_experiment(
     plot_title: str | None = None,
     plot_every_run: bool = True,
     on_run: Callable[[RunRecord], None] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[RunRecord]:
     """Train every run (default: ``config.runs``) and write the report files to ``out_dir``.
+
+    With ``seeds`` (default: the recipe's ``seeds``, if any) every run is
+    repeated once per seed (:func:`msann.config.expand_seeds`: labels
+    ``"<label> seed=<s>"``, seed by seed), each record's ``extra["group"]``
+    names its run, and ``seeds.json``/``seeds.md``/``seeds.png`` give the
+    median and spread over the seeds (:func:`msann.report.write_seed_report`).
+    Every record's ``extra["to_baseline"]`` compares it with its baseline:
+    the first run of the same seed (:func:`msann.report.compare_to`).
 
     Every run's sizes are checked against its data before the first run
     trains.  ``device`` overrides each run's ``[train] device`` unless it is
@@ -209,6 +220,14 @@ def run_experiment(
     """
     runs = list(config.runs if runs is None else runs)
     source = str(config.path) if config.path is not None else config.name
+    seeds = config.seeds if seeds is None else seeds
+    groups = [run.label for run in runs]
+    if seeds:
+        try:
+            seeds = check_seeds(seeds, what="seeds")
+        except ValueError as error:
+            raise ConfigError(source, str(error)) from None
+        runs, groups = expand_seeds(runs, seeds), groups * len(seeds)
     out_dir = Path(out_dir)
     base = None if config.path is None else Path(config.path).parent
     labels = [run.label for run in runs]
@@ -233,15 +252,22 @@ def run_experiment(
             where = "--device" if name == device and device != "auto" else f"[train] device (run {run.label!r})"
             raise ConfigError(source, f"{where}: {error}") from None
     records: list[RunRecord] = []
+    baselines: dict[int, RunRecord] = {}
     remove_stale_temporaries(out_dir)
     for position, (run, dataset, chosen, slug) in enumerate(zip(runs, datasets, devices, slugs)):
         record = _train_run(run, dataset, chosen, out_dir / "runs" / slug, resume=resume, progress=progress)
+        if seeds:
+            record.extra["group"] = groups[position]
+        baseline = baselines.setdefault(run.train.seed if seeds else 0, record)
+        record.extra["to_baseline"] = compare_to(record, baseline)
         records.append(record)
         write_summary(out_dir, recipe=config.source, runs=records)
         write_errors(out_dir, records)
         if plot_every_run or position == len(runs) - 1:
             plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=plot_title or config.name)
             plot_errors(records, out_dir / "errors.png", title=plot_title or config.name)
+        if seeds and (plot_every_run or position == len(runs) - 1):
+            write_seed_report(out_dir, records, title=plot_title or config.name)
         if on_run is not None:
             on_run(record)
     return records

@@ -15,6 +15,7 @@ Format (every table and key is optional except ``[data] name``)::
     name = "one_object"          # default: the file stem
     description = "..."
     method = "msann"             # a key of msann.methods.METHODS
+    seeds = [0, 1, 2]            # optional: every run once per seed (msann.config.seeds)
 
     [data]                       # msann.data.load_dataset(name, seed=[train] seed, **options)
     name = "one_object"          # a key of msann.data.DATASETS
@@ -71,11 +72,12 @@ from .run import (
     parse_override,
     table_class,
 )
+from .seeds import check_seeds
 from .tables import CORE_TABLES, TABLES
 
 __all__ = ["load_config", "parse_config"]
 
-_TOP_LEVEL_KEYS = ("name", "description", "method", "runs")
+_TOP_LEVEL_KEYS = ("name", "description", "method", "seeds", "runs")
 
 
 def _apply_overrides(tree: dict[str, Any], overrides: Sequence[str], *, source: str) -> None:
@@ -225,7 +227,8 @@ def _parse_tree(tree: dict[str, Any], *, source: str, path: Path | None) -> Expe
     if unused:
         raise ValueError(f"table [{unused[0]}] is given but no run's method uses it "
                          f"(methods of the runs: {', '.join(sorted({run.method for run in runs}))})")
-    return ExperimentConfig(name=name, description=description, path=path, runs=tuple(runs), source=tree)
+    seeds = check_seeds(tree["seeds"]) if "seeds" in tree else ()
+    return ExperimentConfig(name=name, description=description, path=path, runs=tuple(runs), source=tree, seeds=seeds)
 
 
 def _run_entries(tree: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -135,13 +135,18 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """A loaded recipe: its runs, fully resolved (``source``: the table tree as read, overrides applied)."""
+    """A loaded recipe: its runs, fully resolved (``source``: the table tree as read, overrides applied).
+
+    ``seeds`` is the recipe's ``seeds = [...]`` (every run repeated once per
+    seed, :mod:`msann.config.seeds`); empty when the recipe has none.
+    """
 
     name: str
     description: str
     path: Path | None
     runs: tuple[RunConfig, ...]
     source: dict[str, Any]
+    seeds: tuple[int, ...] = ()
 
     @property
     def labels(self) -> list[str]:
@@ -271,9 +276,9 @@ def parse_override(text: str, *, source_name: str = "<string>") -> tuple[str, An
     """
     key, separator, value = text.partition("=")
     key = key.strip()
-    valid = f"'table.key=value' (tables: {', '.join(all_tables())}) or one of name, description, method"
+    valid = f"'table.key=value' (tables: {', '.join(all_tables())}) or one of name, description, method, seeds"
     if not separator or not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?", key):
         raise ConfigError(source_name, f"--set {text!r} must be {valid}")
-    if "." not in key and key not in ("name", "description", "method"):
+    if "." not in key and key not in ("name", "description", "method", "seeds"):
         raise ConfigError(source_name, f"--set {text!r}: {key!r} is not a top-level key; use {valid}")
     return key, parse_value(value.strip())

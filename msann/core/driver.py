@@ -9,8 +9,9 @@ method skips at its ``down`` event runs nothing and costs nothing.  ``C(t)``
 is the sum.  The validation error (the task's metrics,
 :mod:`msann.core.metrics`) is logged at cost 0, on a log-spaced cost grid
 (:class:`msann.report.CostGrid`), and at the end, with the training seconds
-so far: wall clock less the evaluations' own time (how often to log is the
-user's choice); ``wall_seconds`` includes them.
+so far: wall clock less the evaluations' and the checkpoints' own time (how
+often to log and to save is the user's choice; both are reported apart);
+``wall_seconds`` includes them.
 
 Checkpoints.  Every ``checkpoint_every`` seconds (and at the end) the whole
 state -- the method's (parameters, smoother states, per-level state), the
@@ -38,7 +39,6 @@ import dataclasses
 import logging
 import math
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,40 +50,13 @@ from graphprolong.checks import check_positive, check_positive_int
 from ..report import CostGrid
 from .checkpoint import DivergenceError, fingerprint, first_non_finite, resume_state, save_checkpoint
 from .cycle import matching_up, per_level, training_events
+from .interrupt import TrainingInterrupted, clear_stop, request_stop, running, stop_requested, training_active
 from .method import MultilevelMethod
 from .metrics import mse_errors
 
 __all__ = ["TrainResult", "TrainingInterrupted", "clear_stop", "request_stop", "train", "training_active"]
 
 logger = logging.getLogger(__name__)
-
-_STOP = threading.Event()
-_TRAINING = threading.Event()  # set while a loop runs: a stop request is then honoured at its next safe point
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped at a safe point after :func:`request_stop`; ``checkpoint`` is the file saved (or None)."""
-
-    def __init__(self, label: str, cost: float, checkpoint: Path | None) -> None:
-        self.label, self.cost, self.checkpoint = label, cost, checkpoint
-        where = f"checkpoint saved to {checkpoint}; continue with --resume" if checkpoint else "no checkpoint is written"
-        super().__init__(f"{label}: interrupted at cost {cost:.6g}; {where}")
-
-
-def request_stop() -> None:
-    """Ask every running :func:`train` loop to save a checkpoint and stop at its next safe point (signal-safe)."""
-    _STOP.set()
-
-
-def clear_stop() -> None:
-    """Withdraw a :func:`request_stop` (the CLI clears it when it starts)."""
-    _STOP.clear()
-
-
-def training_active() -> bool:
-    """Whether a :func:`train` loop is running (and will honour :func:`request_stop`)."""
-    return _TRAINING.is_set()
-
 
 @dataclasses.dataclass
 class TrainResult:
@@ -93,10 +66,10 @@ class TrainResult:
     ----------
     history : list of (cost, error, seconds)
         The logged validation error against cost and training seconds (wall
-        clock less the evaluations' own time).
+        clock less the evaluations' and checkpoints' own time).
     total_cost : float
     wall_seconds : float
-        Training seconds, summed over resumed segments.
+        Wall-clock seconds, summed over resumed segments.
     steps : int
         Smoothing steps taken.
     cycles : float
@@ -105,6 +78,8 @@ class TrainResult:
         Every evaluation's full dict (the metrics may report several errors).
     skipped : int
         Coarse visits the method skipped at a ``down`` event.
+    evaluation_seconds, checkpoint_seconds : float
+        Seconds spent evaluating and writing checkpoints (in ``wall_seconds``, not in the history).
     """
 
     history: list
@@ -114,6 +89,8 @@ class TrainResult:
     cycles: float
     evaluations: list
     skipped: int = 0
+    evaluation_seconds: float = 0.0
+    checkpoint_seconds: float = 0.0
 
 
 def _training_key(key: str) -> str:
@@ -139,7 +116,7 @@ class _Training:
         self._evaluate, self._on_evaluate = evaluate, on_evaluate
         self.ups = {position: matching_up(events, position) for position, event in enumerate(events) if event.kind == "down"}
         self.state = {"position": 0, "substep": 0, "cost": 0.0, "steps": 0, "cycles": 0, "skipped": 0, "seconds": 0.0,
-                      "evaluation_seconds": 0.0, "history": [], "evaluations": []}
+                      "evaluation_seconds": 0.0, "checkpoint_seconds": 0.0, "history": [], "evaluations": []}
         self.losses: list = []
         self.began, self.offset, self.bar = time.perf_counter(), 0.0, None
 
@@ -148,6 +125,7 @@ class _Training:
         self.stream.load_state_dict(saved["stream"])
         self.grid.load_state_dict(saved["grid"])
         self.state = saved["loop"]
+        self.state.setdefault("checkpoint_seconds", 0.0)  # checkpoints of older versions
         self.offset = self.state["seconds"]
         logger.info("resumed %s from %s at cost %.6g (%d steps)", self.label, self.path, self.state["cost"], self.state["steps"])
 
@@ -172,8 +150,8 @@ class _Training:
             self.losses.clear()
 
     def training_seconds(self) -> float:
-        """Seconds so far less those spent evaluating (the logging's cost, which a user chooses)."""
-        return self.seconds() - self.state["evaluation_seconds"]
+        """Seconds so far less those spent evaluating and saving (costs of logging that a user chooses)."""
+        return self.seconds() - self.state["evaluation_seconds"] - self.state["checkpoint_seconds"]
 
     def evaluate(self) -> None:
         self.check_losses()
@@ -199,9 +177,11 @@ class _Training:
                 f"{self.label}: {bad} became non-finite near cost {self.state['cost']:.6g} (step {self.state['steps']}); "
                 f"stopped. {self._kept()}"
             )
+        began = time.perf_counter()
         self.state["seconds"] = self.seconds()
         save_checkpoint(self.path, {"fingerprint": self.fingerprint, "method": method_state, "stream": self.stream.state_dict(),
                                     "grid": self.grid.state_dict(), "loop": self.state})
+        self.state["checkpoint_seconds"] += time.perf_counter() - began
 
     def charge(self, cost: float) -> None:
         if cost:
@@ -249,7 +229,7 @@ class _Training:
             steps=state["steps"],
             cycles=state["cycles"] + max(state["position"] - self.repeat_from, 0) / (len(self.events) - self.repeat_from),
             evaluations=list(state["evaluations"]), skipped=state["skipped"],
-        )
+            evaluation_seconds=state["evaluation_seconds"], checkpoint_seconds=state["checkpoint_seconds"])
 
 
 def _evaluator(method: MultilevelMethod, metrics: Callable, validation: tuple, training: tuple | None) -> Callable[[], dict]:
@@ -359,14 +339,11 @@ def train(
 
 def _run(loop: _Training, *, cost_budget: float, label: str, progress: bool | None, max_steps: int | None,
          checkpoint_every: float) -> TrainResult:
-    if _STOP.is_set():  # asked to stop before this run trained: nothing to save
+    if stop_requested():  # asked to stop before this run trained: nothing to save
         raise TrainingInterrupted(label, loop.state["cost"], None)
-    _TRAINING.set()
-    try:
+    with running():
         return _loop(loop, cost_budget=cost_budget, label=label, progress=progress, max_steps=max_steps,
                      checkpoint_every=checkpoint_every)
-    finally:
-        _TRAINING.clear()
 
 
 def _loop(loop: _Training, *, cost_budget: float, label: str, progress: bool | None, max_steps: int | None,
@@ -384,7 +361,7 @@ def _loop(loop: _Training, *, cost_budget: float, label: str, progress: bool | N
             if not complete:
                 continue
             loop.advance()
-            if _STOP.is_set():
+            if stop_requested():
                 loop.save()
                 raise TrainingInterrupted(label, state["cost"], loop.path)
             if max_steps is not None and steps_here >= max_steps:

@@ -3,13 +3,14 @@
 A training run is summarised by a :class:`RunRecord`: its label, its resolved
 configuration, and its history of ``(cost, val_mse, seconds)`` points, logged
 on a :class:`CostGrid`.  This package writes and reads those records, draws
-error-against-cost figures (seed 002, Fig. 5-7) with wall-clock seconds beside
+error-against-cost figures (seed 002, Fig. 5-7) with training seconds beside
 cost, and condenses a parameter sweep into a Table-1-style summary.
 
 Modules: :mod:`~msann.report.records` (the run record), :mod:`~msann.report.files`
 (``summary.json``, ``history.csv``, ``errors.csv``: their schema is documented
 there), :mod:`~msann.report.plots` (the figures), :mod:`~msann.report.sweep`
-(sweep tables) and :mod:`~msann.report.grid` (the evaluation schedule); this
+(sweep tables), :mod:`~msann.report.seeds` (comparisons with a baseline run,
+runs over seeds: median and spread) and :mod:`~msann.report.grid` (the evaluation schedule); this
 package re-exports their public names.
 
 Examples
@@ -25,20 +26,25 @@ from .files import ERRORS_FILE, HISTORY_HEADER, read_summary, write_errors, writ
 from .grid import CostGrid
 from .plots import plot_error_vs_cost, plot_errors
 from .records import SUMMARY_KEYS, RunRecord
+from .seeds import compare_to, seed_markdown, seed_table, write_seed_report
 from .sweep import sweep_markdown, sweep_table, write_sweep
 
 __all__ = [
     "CostGrid",
     "RunRecord",
+    "compare_to",
     "SUMMARY_KEYS",
     "HISTORY_HEADER",
     "ERRORS_FILE",
     "plot_error_vs_cost",
     "plot_errors",
     "read_summary",
+    "seed_markdown",
+    "seed_table",
     "sweep_markdown",
     "sweep_table",
     "write_errors",
+    "write_seed_report",
     "write_summary",
     "write_sweep",
 ]

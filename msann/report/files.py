@@ -11,7 +11,7 @@ Output files (a stable public format)
     logged validation error; ``null`` if not finite), ``initial_val_mse``
     (float, the error at cost 0; ``null`` if not finite), ``cost_to_tenth``
     (float, see :attr:`RunRecord.cost_to_tenth`; ``null`` if never reached),
-    ``seconds_to_tenth`` (float, the wall-clock seconds at that same logged
+    ``seconds_to_tenth`` (float, the training seconds at that same logged
     point; ``null`` if never reached), ``cost_to_tenth_note`` (str, why
     ``cost_to_tenth`` is ``null``, with the values, e.g. "never reached: the
     lowest logged error ... is 0.23 of the initial ..."; ``null`` when it was
@@ -20,12 +20,19 @@ Output files (a stable public format)
     ``params`` (object, the run's full resolved configuration, with
     ``train.device`` the device the run used, e.g. ``"cpu"``, never ``"auto"``),
 
-    followed by the method-specific keys of :attr:`RunRecord.extra` (for FAS,
-    e.g. ``best_val_l2``, ``best_val_linf``, ``work_units``), which may not
-    reuse any of the names above.
+    followed by the keys of :attr:`RunRecord.extra`, which may not reuse any
+    of the names above: from ``msann run``, ``steps``, ``cycles``,
+    ``device``, ``evaluation_seconds`` and ``checkpoint_seconds`` (the
+    seconds spent evaluating and saving: in ``wall_seconds``, not in the
+    training seconds of the history), ``to_baseline`` (when and at what
+    cost, work units and training seconds the run first reached the final
+    error of its baseline, the recipe's first run of the same seed:
+    :func:`msann.report.compare_to`), ``group`` (in a seed loop: the run's
+    label without its seed); then the method's own (for FAS, e.g.
+    ``best_val_l2``, ``best_val_linf``, ``work_units``).
 ``history.csv``
     Header ``label,cost,val_mse,seconds``; one row per logged point of every
-    run, runs in the order of ``summary.json``, points in increasing cost.
+    run (seconds: training seconds, evaluations and checkpoints excluded), runs in the order of ``summary.json``, points in increasing cost.
     Floats are written with ``repr`` (they read back exactly); a non-finite
     error is written ``nan`` or ``inf``.
 ``errors.csv``

@@ -1,7 +1,7 @@
-"""Figures of a report: the error against cost and wall-clock seconds, and every error of every evaluation.
+"""Figures of a report: the error against cost and training seconds, and every error of every evaluation.
 
 :func:`plot_error_vs_cost` draws seed 002's Fig. 5-7 (log-log error against
-cost C(t), with wall-clock seconds beside it); :func:`plot_errors` draws one
+cost C(t), with training seconds beside it); :func:`plot_errors` draws one
 panel per error measure, validation and training.  Both write PNG files
 atomically; matplotlib is imported only when a figure is drawn.
 """
@@ -26,7 +26,7 @@ __all__ = ["AXIS_LABELS", "ERROR_TITLES", "plot_error_vs_cost", "plot_errors"]
 #: Axis labels of the two abscissae of :func:`plot_error_vs_cost`.
 AXIS_LABELS = {
     "cost": "training cost C(t) (examples, in fine-model equivalents)",
-    "seconds": "wall-clock seconds",
+    "seconds": "training seconds (evaluations and checkpoints excluded)",
 }
 
 #: Panel titles of :func:`plot_errors`, by error name without its ``val_``/``train_`` prefix.
@@ -97,7 +97,7 @@ def plot_error_vs_cost(
     reference: str | None = None,
     dpi: int = 150,
 ) -> Path:
-    """Save log-log curves of the error E(t) against cost C(t) and/or wall-clock seconds.
+    """Save log-log curves of the error E(t) against cost C(t) and/or training seconds (evaluations and checkpoints excluded).
 
     One line per run (sparse markers, a legend), and a dashed horizontal line
     at 1/10 of the initial error (one grey line if all runs share their

@@ -178,6 +178,12 @@ class RunRecord:
         index = int(np.searchsorted(costs, cost, side="right")) - 1
         return self.history[index][1]
 
+    def value_at_seconds(self, seconds: float) -> float:
+        """The error at training seconds ``seconds``: the last logged value at or before them (the initial one before any)."""
+        seconds = check_real("seconds", seconds)
+        index = max(int(np.searchsorted([point[2] for point in self.history], seconds, side="right")) - 1, 0)
+        return self.history[index][1]
+
     def summary_entry(self) -> dict[str, Any]:
         """This run's entry of ``summary.json`` (non-finite floats become ``None``)."""
         entry = {
