@@ -21,6 +21,11 @@ record of every option used.  Data sets are made by name through the
 ``poisson``
     The Poisson regression benchmark of seed 000 (inputs: the coefficient and
     more channels; targets: the solution on the grid).
+``signals``
+    Audio-like 1-D signals generated here: a few damped sinusoidal notes
+    (random onset, period, amplitude, decay, smooth attack) over a slow
+    baseline, ``1/2 + signal`` clipped to [0, 1]; Gaussian noise on the
+    inputs only (:mod:`~msann.data.signals`).
 
 :class:`MinibatchStream` serves an endless sequence of fixed-size minibatches
 from tensors kept on the training device, reshuffled every epoch, and can be
@@ -31,8 +36,8 @@ Nothing here downloads anything.
 Modules: :mod:`~msann.data.dataset` (the record), :mod:`~msann.data.objects`,
 :mod:`~msann.data.idx` (IDX files), :mod:`~msann.data.fashion`,
 :mod:`~msann.data.npz_file`, :mod:`~msann.data.poisson_solver` (the PDE),
-:mod:`~msann.data.poisson_cache` and :mod:`~msann.data.poisson` (one module a
-data set), :mod:`~msann.data.stream` (the minibatches); this one holds the
+:mod:`~msann.data.poisson_cache`, :mod:`~msann.data.poisson` and
+:mod:`~msann.data.signals` (one module a data set), :mod:`~msann.data.stream` (the minibatches); this one holds the
 registry and re-exports their public names.
 """
 
@@ -62,6 +67,7 @@ from .poisson_solver import (
     solve_poisson,
     source_term,
 )
+from .signals import signals
 from .stream import MinibatchStream
 
 __all__ = [
@@ -92,6 +98,7 @@ __all__ = [
     "poisson_matrix",
     "read_idx",
     "sample_parameters",
+    "signals",
     "solve_poisson",
     "source_term",
     "split",
@@ -106,6 +113,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "npz": npz,
     "one_object": one_object,
     "poisson": poisson_dataset,
+    "signals": signals,
     "two_object": two_object,
 }
 

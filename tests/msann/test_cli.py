@@ -145,7 +145,7 @@ def first_non_finite(state, prefix: str = "") -> str | None:
 def _recipe_sizes(data: dict) -> tuple[int, tuple[int, ...]]:
     """Dimension and unit shape of a recipe's data, from its options alone (nothing is loaded)."""
     name = data["name"]
-    if name in ("one_object", "two_object"):
+    if name in ("one_object", "two_object", "signals"):
         return data["length"], (data["length"],)
     if name == "fashion_mnist":
         side = data.get("pad_to") or 28  # 1024 = 32 x 32 for the shipped recipes

@@ -163,6 +163,28 @@ def test_data_options_accept_their_types(registry):
     assert parse_config({"data": {"name": "toy", "run_length": 3}}).runs[0].data["run_length"] == 3
 
 
+def test_data_option_types_come_from_annotations_else_defaults(registry, monkeypatch):
+    """An annotation may admit more than its default's type; without one, the default's type is the rule."""
+    from msann.config import data_options
+
+    def annotated(*, sizes: int | tuple[int, int] = (1, 4), seed: int = 0):
+        raise AssertionError("not called")
+
+    def bare(*, length=16, sizes=(1, 4), seed=0):
+        raise AssertionError("not called")
+
+    monkeypatch.setitem(data_options.DATASETS, "annotated", annotated)
+    monkeypatch.setitem(data_options.DATASETS, "bare", bare)
+    assert parse_config({"data": {"name": "annotated", "sizes": 3}}).runs[0].data["sizes"] == 3
+    assert tuple(parse_config({"data": {"name": "annotated", "sizes": [2, 5]}}).runs[0].data["sizes"]) == (2, 5)
+    assert_error({"data": {"name": "annotated", "sizes": [2, "5"]}},
+                 ["[data] sizes must be of type int | tuple[int, int] for dataset 'annotated'; got list [2, '5']"])
+    assert tuple(parse_config({"data": {"name": "bare", "sizes": [2, 5]}}).runs[0].data["sizes"]) == (2, 5)
+    assert_error({"data": {"name": "bare", "sizes": 3}},
+                 ["[data] sizes must be of the type of its default (1, 4) (tuple) for dataset 'bare'; got int 3"])
+    assert_error({"data": {"name": "bare", "length": "8"}}, ["[data] length must be of the type of its default 16"])
+
+
 @pytest.mark.parametrize(("runs", "fragment"), [
     ([{"label": "default"}, {"label": "default"}], "[runs][2] label 'default' is used twice (also by [runs][1])"),
     ([{"label": "a"}, {}], "[runs][2] label is required when there are several [[runs]] entries"),

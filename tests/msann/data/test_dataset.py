@@ -20,11 +20,11 @@ def test_dataset_validates_arrays():
 
 
 def test_load_dataset_registry_and_errors():
-    assert set(DATASETS) == {"one_object", "two_object", "fashion_mnist", "npz", "poisson"}
+    assert set(DATASETS) == {"one_object", "two_object", "fashion_mnist", "npz", "poisson", "signals"}
     data = load_dataset("one_object", seed=9, length=16, n_train=4, n_val=2)
     direct = one_object(length=16, n_train=4, n_val=2, seed=9)
     np.testing.assert_array_equal(data.train_inputs, direct.train_inputs)
-    with pytest.raises(ValueError, match="valid datasets are: fashion_mnist, npz, one_object, poisson, two_object"):
+    with pytest.raises(ValueError, match="valid datasets are: fashion_mnist, npz, one_object, poisson, signals, two_object"):
         load_dataset("mnist")
     with pytest.raises(TypeError, match="unknown option.* lenght .*valid options are: length, n_train"):
         load_dataset("one_object", lenght=16)
