@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import dataclasses
 import logging
-import math
 import signal
 import sys
 import time
@@ -121,17 +120,21 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def _print_runs(records, out: Path) -> None:
-    """The runs' table; "s to 1st's final": training seconds to reach the first run's final error (the baseline)."""
-    target = records[0].final_val_mse if records else math.nan
-    print(f"{'run':<24} {'final val MSE':>14} {'cost to 1/10':>13} {'total cost':>11} {'seconds':>9} {'s to 1st final':>15}")
+    """The runs' table; "to 1st final": cost and training seconds to the first run's final error (summary's ``to_baseline``)."""
+    print(f"{'run':<24} {'final val MSE':>14} {'cost to 1/10':>13} {'total cost':>11} {'seconds':>9} "
+          f"{'cost to 1st final':>18} {'s to 1st final':>15}")
     for record in records:
-        tenth, reach = record.cost_to_tenth, record.seconds_to(target)
-        print(f"{record.label:<24} {record.final_val_mse:>14.4e} {('%.4g' % tenth) if tenth is not None else '-':>13} "
-              f"{record.total_cost:>11.5g} {record.wall_seconds:>9.1f} {('%.2f' % reach) if reach is not None else '-':>15}")
+        tenth, reach = record.cost_to_tenth, record.extra.get("to_baseline", {})
+        print(f"{record.label:<24} {record.final_val_mse:>14.4e} {_figure(tenth, '%.4g'):>13} {record.total_cost:>11.5g} "
+              f"{record.wall_seconds:>9.1f} {_figure(reach.get('cost'), '%.5g'):>18} {_figure(reach.get('seconds'), '%.2f'):>15}")
     if len(records) > 1:
-        print(f"s to 1st final: training seconds (evaluations excluded) to reach {records[0].label!r}'s final val MSE "
-              f"{target:.4e}; '-' = not reached")
+        print(f"to 1st final: first reaching {records[0].label!r}'s final val MSE {records[0].final_val_mse:.4e} (interpolated "
+              f"between logged points; training seconds leave out evaluations and checkpoints); '-' = not reached")
     print(f"wrote {out / 'summary.json'}, {out / 'history.csv'}, {out / 'errors.csv'}, {out / 'error_vs_cost.png'}, {out / 'errors.png'}")
+
+
+def _figure(value: float | None, form: str) -> str:
+    return "-" if value is None else form % value
 
 
 def _run_command(args: argparse.Namespace) -> int:

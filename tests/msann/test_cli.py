@@ -244,17 +244,18 @@ def test_run_writes_a_valid_plot_and_prints_one_row_per_run(two_run_output):
     lines = stdout.splitlines()
     assert lines[0].split()[:1] == ["run"]
     rows = [line for line in lines[1:]
-            if not line.startswith(("wrote", "s to 1st final:")) and not line.endswith(" s")]
-    assert [row.rsplit(maxsplit=5)[0] for row in rows] == ["default", "msann L=2"]
+            if not line.startswith(("wrote", "to 1st final:")) and not line.endswith(" s")]
+    assert [row.rsplit(maxsplit=6)[0] for row in rows] == ["default", "msann L=2"]
     summary = read_summary(out)
     for row, run in zip(rows, summary["runs"]):
-        assert float(row.rsplit(maxsplit=5)[1]) == pytest.approx(run["final_val_mse"], rel=1e-4)
-    # the last column: training seconds to the first run's final error, from the logged history
+        assert float(row.rsplit(maxsplit=6)[1]) == pytest.approx(run["final_val_mse"], rel=1e-4)
+    # the last columns: cost and training seconds to the first run's final error, from the logged history
     history = read_history(out)[1]
     for row, run in zip(rows, summary["runs"]):
         points = [(cost, error, seconds) for label, cost, error, seconds in history if label == run["label"]]
         reached = first_reach(points, summary["runs"][0]["final_val_mse"])
-        assert row.rsplit(maxsplit=5)[-1] == ("-" if reached is None else f"{reached[1]:.2f}")
+        assert row.rsplit(maxsplit=6)[-2:] == (["-", "-"] if reached is None else [f"{reached[0]:.5g}", f"{reached[1]:.2f}"])
+        assert run["to_baseline"]["baseline"] == "default"
     assert (out / "runs" / "default" / CHECKPOINT_NAME).is_file()
 
 

@@ -174,3 +174,17 @@ def test_seed_lists_parse_and_bad_ones_are_refused_naming_the_rule_and_value(tmp
                                                              ("default seed=0", 0), ("two levels seed=0", 0)]
     overridden = load_config(tmp_path / "s.toml", overrides=["seeds=[4, 5, 6]"])
     assert overridden.seeds == (4, 5, 6)
+
+
+def test_a_sweep_over_seeds_tables_every_configuration_by_median_and_spread(tmp_path, capsys):
+    from msann.cli import main
+
+    _config(tmp_path)
+    status = main(["sweep", str(tmp_path / "s.toml"), "--levels", "0,1", "--gamma", "1", "--k", "1,2", "--seeds", "2",
+                   "--device", "cpu", "--threads", "1", "--out", str(tmp_path / "out")])
+    assert status == 0
+    rows = json.loads((tmp_path / "out" / "seeds.json").read_text())["rows"]
+    assert [row["label"] for row in rows] == ["default", "L=1 gamma=1 k=1", "L=1 gamma=1 k=2"]
+    assert all(row["seeds"] == [0, 1] and row["baseline"] == "default" for row in rows)
+    assert "| L=1 gamma=1 k=2 | 2 |" in capsys.readouterr().out
+    assert not (tmp_path / "out" / "sweep.md").exists()  # the seeds table is the sweep's table
