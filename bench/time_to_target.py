@@ -1,12 +1,14 @@
 """Time and cost for each run of an ``msann run`` output to reach a baseline run's final validation error.
 
 For every run of ``OUT/summary.json`` (with ``OUT/history.csv``): the cost,
-work units (when the run reports ``work_units``) and wall-clock seconds at
-which its logged validation error first reaches the baseline's final one,
-interpolated linearly between the two logged points that bracket it (the
-log is on a grid; the interpolation is said in the table), and its error at
-the baseline's total seconds (the last logged point not after them).  Seconds
-include the evaluations logged during training, as ``history.csv`` has them.
+work units (``C(t) / batch size``) and training seconds at which its logged
+validation error first reaches the baseline's final one, interpolated
+linearly between the two logged points that bracket it (the log is on a
+grid; the interpolation is said in the table), and its error at the
+baseline's total seconds (the last logged point not after them):
+:func:`msann.report.compare_to`, which ``msann run`` also writes into every
+run's ``to_baseline`` against the recipe's first run.  Seconds leave out
+evaluations and checkpoints, as ``history.csv`` has them.
 
     python bench/time_to_target.py results/mgopt_poisson_fc --baseline SGD [--json out.json]
 """
@@ -20,30 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from msann.report import read_summary  # noqa: E402
-from msann.report.records import first_reach  # noqa: E402
-
-
-def error_at(history: list, seconds: float) -> float:
-    """The last logged error at or before ``seconds``."""
-    return [error for _, error, at in history if at <= seconds][-1]
+from msann.report import compare_to, read_summary  # noqa: E402
 
 
 def table(out: Path, baseline: str) -> list[dict]:
+    """One row per run: :func:`msann.report.compare_to` against the run labelled ``baseline``, its final error and seconds."""
     _, runs = read_summary(out)
     reference = next((run for run in runs if run.label == baseline), None)
     if reference is None:
         raise SystemExit(f"no run labelled {baseline!r} in {out}; runs: {', '.join(run.label for run in runs)}")
-    target, seconds = reference.history[-1][1], reference.history[-1][2]
-    rows = []
-    for run in runs:
-        reached = first_reach(run.history, target)
-        per_unit = run.total_cost / run.extra["work_units"] if run.extra.get("work_units") else None
-        rows.append({"label": run.label, "final": run.history[-1][1], "total_seconds": run.history[-1][2],
-                     "cost": None if reached is None else reached[0], "seconds": None if reached is None else reached[1],
-                     "work_units": None if reached is None or per_unit is None else reached[0] / per_unit,
-                     "error_at_baseline_seconds": error_at(run.history, seconds)})
-    return rows
+    return [dict(compare_to(run, reference), label=run.label, final=run.history[-1][1], total_seconds=run.history[-1][2])
+            for run in runs]
 
 
 def markdown(rows: list[dict], baseline: str) -> str:

@@ -10,7 +10,7 @@ with another run of this script), and reads ``summary.json`` and
 ``history.csv`` back.  Every variant is compared with the plain run of the
 same network (its ``baseline``): the seconds and cost at which its logged
 validation error first reaches the baseline's final error (interpolated
-between logged points, as ``bench/time_to_target.py`` does), its error at
+between logged points: :func:`msann.report.compare_to`), its error at
 the baseline's total seconds, its final error and its total seconds; then
 the median over the seeds, the min-max spread of the seconds to target and
 of the speed-up (baseline's total seconds / variant's seconds to target) and
@@ -56,8 +56,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from msann.methods import METHODS  # noqa: E402
 from msann.report import read_summary  # noqa: E402
-from msann.report.records import first_reach  # noqa: E402
-from time_to_target import error_at  # noqa: E402
+from msann.report import RunRecord, compare_to  # noqa: E402
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -288,15 +287,18 @@ def seed_numbers(history: Sequence[Sequence[float]], baseline: Sequence[Sequence
     ``speedup`` (baseline seconds / seconds to target), the error at the
     baseline's total seconds, the final error and the total seconds.
     """
-    target, baseline_seconds = baseline[-1][1], baseline[-1][2]
-    reached = first_reach([tuple(point) for point in history], target)
-    seconds = None if reached is None else reached[1]
-    before = [point for point in history if point[2] <= baseline_seconds]
-    return {"target": target, "baseline_seconds": baseline_seconds,
-            "cost_to_target": None if reached is None else reached[0], "seconds_to_target": seconds,
+    found = compare_to(_record("run", history), _record("baseline", baseline))
+    seconds, baseline_seconds = found["seconds"], found["baseline_seconds"]
+    return {"target": found["target"], "baseline_seconds": baseline_seconds, "cost_to_target": found["cost"],
+            "seconds_to_target": seconds,
             "speedup": None if seconds is None else (math.inf if seconds <= 0 else baseline_seconds / seconds),
-            "error_at_baseline_seconds": error_at(history, baseline_seconds) if before else None,
+            "error_at_baseline_seconds": found["error_at_baseline_seconds"] if history[0][2] <= baseline_seconds else None,
             "final_error": history[-1][1], "total_seconds": history[-1][2]}
+
+
+def _record(label: str, history: Sequence[Sequence[float]]) -> RunRecord:
+    points = [tuple(float(value) for value in point) for point in history]
+    return RunRecord(label, {}, points, points[-1][0], points[-1][2])
 
 
 def _spread(values: list[float]) -> dict | None:
