@@ -5,9 +5,10 @@ P, the 2-D grid P, the grid P shuffled along its first index, a random
 orthogonal P; all levels trained simultaneously) on each data set of
 ``--datasets``, with its data table swapped in (:data:`DATA`) and every run
 repeated over ``--seeds`` (:mod:`msann.config.seeds`).  Fig. 7 uses L = 6,
-gamma = 3, k = 1; ``--levels`` defaults to 4 so that a seed fits a few
-minutes of one CPU core (the paper's MsANN runs every level at the fine
-widths: a coarse step costs a fine step's seconds).
+gamma = 3, k = 1 and C = 3e5; the defaults here are L = 3 and C = 1e4 so
+that a seed of a data set fits about two minutes of one CPU core (the
+paper's MsANN runs every level at the fine widths, so a coarse step costs a
+fine step's seconds, and a gamma = 3 cycle visits level l 3^l times).
 
 Writes, under ``--out``: one report folder per data set (``seeds.md``,
 ``seeds.json``, ``seeds.png``, ``summary.json``, ...) and ``choice_of_p.md``,
@@ -76,10 +77,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="one_object,two_object,signals,fashion_mnist")
     parser.add_argument("--seeds", default="5", help="N (seeds 0..N-1) or a list (default: 5)")
-    parser.add_argument("--levels", type=int, default=4)
+    parser.add_argument("--levels", type=int, default=3)
     parser.add_argument("--gamma", type=int, default=3)
     parser.add_argument("--k", type=int, default=1)
-    parser.add_argument("--budget", type=float, default=5000.0, help="cost budget C of every run")
+    parser.add_argument("--budget", type=float, default=10000.0, help="cost budget C of every run")
     parser.add_argument("--eval-points", type=int, default=30)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
