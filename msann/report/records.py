@@ -160,11 +160,6 @@ class RunRecord:
                 f"{initial:.4g} (1/10 needs <= 0.1) within the cost budget {self.total_cost:.6g}; train longer "
                 f"([train] cost_budget) or check the learning rate")
 
-    def seconds_to(self, target: float) -> float | None:
-        """Training seconds at which the logged error first reaches ``target`` (interpolated); ``None`` if never."""
-        reached = first_reach(self.history, target)
-        return None if reached is None else reached[1]
-
     def value_at_cost(self, cost: float) -> float:
         """The error at total cost ``cost``: the last logged value at a cost <= ``cost``.
 
