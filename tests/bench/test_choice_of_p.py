@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "bench" / "choice_of_p.py"
+from .scripts import load_script
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_choice_of_p", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-choice = _load()
+choice = load_script("choice_of_p")
 
 
 @pytest.mark.parametrize("name", list(choice.DATA))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import tomllib
@@ -12,18 +11,9 @@ import pytest
 
 from msann.config.recipe import parse_config
 
-_PATH = Path(__file__).resolve().parents[2] / "bench" / "wallclock.py"
+from .scripts import load_script
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_wallclock", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-wallclock = _load()
+wallclock = load_script("wallclock")
 
 # (cost, val_mse, seconds)
 BASELINE = [(0, 1.0, 0.0), (10, 0.5, 5.0), (20, 0.2, 10.0)]
