@@ -175,7 +175,7 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
         gamma=run.hierarchy.gamma, k=run.hierarchy.k, cost_budget=train_table.cost_budget,
         batch_size=train_table.batch_size, eval_points=train_table.eval_points,
         checkpoint=folder / CHECKPOINT_NAME, checkpoint_every=train_table.checkpoint_every, resume=resume,
-        params=params, label=run.label, progress=progress, start=run.hierarchy.start,
+        params=run.fingerprint_dict(), label=run.label, progress=progress, start=run.hierarchy.start,
         stage_cycles=run.hierarchy.stage_cycles, stage=run.hierarchy.stage,
         stage_growth=run.hierarchy.stage_growth,
     )
