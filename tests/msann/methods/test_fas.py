@@ -30,11 +30,15 @@ from msann.core.driver import train
 from msann.core.metrics import field_errors
 from msann.data import MinibatchStream
 from msann.methods.fas import FAS as _FAS
+from msann.methods.fas_recipe import coarsening_options
 from msann.models.poisson_nets import poisson_cnn, poisson_fc
 
 pytestmark = pytest.mark.filterwarnings("ignore::msann.coarsening.network.CoarseningWarning")
 
-_COARSENING = ("threshold", "scaled", "order", "graph_method")
+_COARSENING = ("threshold", "scaled", "order", "graph_method", "projection", "matching")
+#: The coarsening options under test: seed 000's greedy matching with its two projections, and LLNL/MTNN's.
+_OPTIONS = [{"projection": "average"}, {"projection": "scaled"}, {"projection": "norm-weighted"},
+            {"projection": "norm-weighted", "matching": "mutual-best"}, {"projection": "average", "matching": "mutual-best"}]
 
 
 def FAS(model, **options):  # noqa: N802  (the method under test, with its coarsening options given flat)
@@ -90,10 +94,10 @@ def _warm_up(method, inputs, targets, steps=3):
 # --------------------------------------------------------------------------- FAS consistency
 
 
-@pytest.mark.parametrize("scaled", [False, True])
-def test_coarse_gradient_at_restriction_equals_restricted_fine_gradient(scaled):
+@pytest.mark.parametrize("options", _OPTIONS)
+def test_coarse_gradient_at_restriction_equals_restricted_fine_gradient(options):
     inputs, targets = _data()
-    method = FAS(_fc(), levels=1, threshold=-1.0, scaled=scaled, gamma_tau=1.0)
+    method = FAS(_fc(), levels=1, threshold=-1.0, gamma_tau=1.0, **options)
     _warm_up(method, inputs, targets)
     _down(method, 0)
     batch = (inputs[:8], targets[:8])
@@ -106,9 +110,10 @@ def test_coarse_gradient_at_restriction_equals_restricted_fine_gradient(scaled):
         torch.testing.assert_close(gradient, expected[name], rtol=0, atol=1e-13)
 
 
-def test_consistency_holds_on_the_second_coarse_level_with_the_finer_tau_term():
+@pytest.mark.parametrize("options", _OPTIONS[::2])
+def test_consistency_holds_on_the_second_coarse_level_with_the_finer_tau_term(options):
     inputs, targets = _data()
-    method = FAS(_fc(hidden=16), levels=2, threshold=-1.0, gamma_tau=1.0)
+    method = FAS(_fc(hidden=16), levels=2, threshold=-1.0, gamma_tau=1.0, **options)
     _warm_up(method, inputs, targets)
     _down(method, 0)
     method.set_tau_batch(1, [(inputs[:8], targets[:8]), (inputs[8:16], targets[8:16])])
@@ -128,11 +133,12 @@ def test_consistency_holds_on_the_second_coarse_level_with_the_finer_tau_term():
         torch.testing.assert_close(gradient, expected[name], rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("build, scaled", [(_fc, False), (_fc, True), (_cnn, False), (_cnn, True)])
-def test_tau_vanishes_when_the_fine_parameters_are_a_prolongation(build, scaled):
+@pytest.mark.parametrize("build", [_fc, _cnn])
+@pytest.mark.parametrize("options", _OPTIONS)
+def test_tau_vanishes_when_the_fine_parameters_are_a_prolongation(build, options):
     inputs, targets = _data(features=2 * 36, outputs=5) if build is _cnn else _data()
     shape = (2, 6, 6) if build is _cnn else None
-    method = FAS(build(), levels=1, threshold=-1.0, scaled=scaled, input_shape=shape)
+    method = FAS(build(), levels=1, threshold=-1.0, input_shape=shape, **options)
     prolonged = method.hierarchy[0].transfer.prolong(dict(method.hierarchy[1].model.named_parameters()))
     with torch.no_grad():
         for name, parameter in method.hierarchy[0].model.named_parameters():
@@ -346,10 +352,33 @@ _RECIPE = {
     ("eta", 0.0, r"\[fas\] eta must be a positive finite number; got 0.0"),
     ("eta", -1.5, r"\[fas\] eta must be a positive finite number; got -1.5"),
     ("architecture", "rnn", r"\[fas\] architecture must be one of 'cnn', 'fc', 'resnet'; got 'rnn'"),
+    ("projection", "mtnn", r"\[fas\] projection must be one of 'average', 'norm-weighted', 'scaled'; got 'mtnn'"),
+    ("projection", True, r"\[fas\] projection must be one of .*; got bool True"),
+    ("matching", "heavy-edge", r"\[fas\] matching must be one of 'greedy', 'mutual-best'; got 'heavy-edge'"),
 ])
 def test_recipe_errors_name_the_fas_key(key, value, message):
     with pytest.raises(ConfigError, match=message):
         parse_config({**_RECIPE, "fas": {key: value}}, source_name="r.toml")
+
+
+def test_scaled_true_is_projection_scaled_and_refuses_another_projection():
+    runs = [parse_config({**_RECIPE, "fas": fas}).runs[0] for fas in ({"scaled": True}, {"scaled": True, "projection": "scaled"},
+                                                                       {"projection": "scaled"})]
+    assert {coarsening_options(run).projection for run in runs} == {"scaled"}
+    assert coarsening_options(parse_config(_RECIPE).runs[0]) == CoarseningOptions()
+    for projection in ("average", "norm-weighted"):
+        with pytest.raises(ConfigError, match=rf"\[fas\] projection must be 'scaled' or left out with scaled = true \(its former "
+                                              rf"spelling\); got projection = '{projection}'"):
+            parse_config({**_RECIPE, "fas": {"scaled": True, "projection": projection}}, source_name="r.toml")
+
+
+def test_new_keys_at_their_default_leave_the_run_fingerprint_as_before():
+    """Checkpoints written before [fas] projection and matching existed still resume."""
+    run = parse_config(_RECIPE).runs[0]
+    assert "projection" not in run.fingerprint_dict()["fas"] and "matching" not in run.fingerprint_dict()["fas"]
+    assert run.to_dict()["fas"]["matching"] == "greedy"  # the report still names them
+    changed = parse_config({**_RECIPE, "fas": {"matching": "mutual-best"}}).runs[0]
+    assert changed.fingerprint_dict()["fas"]["matching"] == "mutual-best"
 
 
 def test_recipe_cross_checks_name_both_tables():
