@@ -20,7 +20,9 @@ record of every option used.  Data sets are made by name through the
     (:mod:`~msann.data.npz_file`).
 ``poisson``
     The Poisson regression benchmark of seed 000 (inputs: the coefficient and
-    more channels; targets: the solution on the grid).
+    more channels; targets: the solution on the grid); ``standardize = true``
+    standardises inputs and targets per feature with the training split's
+    statistics (:mod:`~msann.data.standardize`; errors stay in original units).
 
 :class:`MinibatchStream` serves an endless sequence of fixed-size minibatches
 from tensors kept on the training device, reshuffled every epoch, and can be
@@ -32,7 +34,8 @@ Modules: :mod:`~msann.data.dataset` (the record), :mod:`~msann.data.objects`,
 :mod:`~msann.data.idx` (IDX files), :mod:`~msann.data.fashion`,
 :mod:`~msann.data.npz_file`, :mod:`~msann.data.poisson_solver` (the PDE),
 :mod:`~msann.data.poisson_cache` and :mod:`~msann.data.poisson` (one module a
-data set), :mod:`~msann.data.stream` (the minibatches); this one holds the
+data set), :mod:`~msann.data.standardize` (per-feature standardisation),
+:mod:`~msann.data.stream` (the minibatches); this one holds the
 registry and re-exports their public names.
 """
 

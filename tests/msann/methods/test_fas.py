@@ -432,6 +432,8 @@ def test_each_recipe_runs_with_tiny_overrides_and_writes_the_fas_summary(recipe,
         assert math.isfinite(run["best_val_l2"]) and run["best_val_l2"] <= run["initial_val_mse"]
         assert run["work_units"] == pytest.approx(run["total_cost"] / 4)
         assert run["work_units"] >= 10
+        assert {"best_val_rel_l2", "best_train_rel_l2"} <= set(run) and run["outputs"] == 64  # the 8 x 8 grid
+        assert run["best_val_l2_summed"] == pytest.approx(64 * run["best_val_l2"], rel=1e-12)  # MTNN's "L2 loss"
     with (out / "errors.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert set(rows[0]) == {"label", "cost", "val_l2", "val_linf", "val_rel_l2", "train_l2", "train_linf", "train_rel_l2"}
@@ -439,4 +441,27 @@ def test_each_recipe_runs_with_tiny_overrides_and_writes_the_fas_summary(recipe,
         mine = [row for row in rows if row["label"] == run["label"]]
         assert float(mine[0]["cost"]) == 0.0 and float(mine[-1]["cost"]) == run["total_cost"]
         assert min(float(row["val_l2"]) for row in mine) == run["best_val_l2"]
+        assert min(float(row["val_rel_l2"]) for row in mine) == run["best_val_rel_l2"]
+        assert min(float(row["train_rel_l2"]) for row in mine) == run["best_train_rel_l2"]
         assert min(float(row["train_linf"]) for row in mine) == run["best_train_linf"]
+
+
+def test_mtnn_options_run_on_standardised_data_and_report_errors_in_original_units(tmp_path, monkeypatch):
+    """[fas] projection = 'norm-weighted', matching = 'mutual-best' and [data] standardize = true, end to end."""
+    from msann.data import standardize as module
+
+    monkeypatch.setenv("MSANN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("msann.experiment.plot_error_vs_cost", lambda records, path, **options: None)
+    monkeypatch.setattr("msann.experiment.plot_errors", lambda records, path, **options: None)
+    wrapped = []
+    monkeypatch.setattr("msann.experiment.original_units",
+                        lambda metric, dataset: wrapped.append(dataset.metadata) or module.original_units(metric, dataset))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('method = "fas"\n[data]\nname = "poisson"\nn_samples = 40\ngrid_size = 8\nstandardize = true\n'
+                      '[hierarchy]\nlevels = 1\n[train]\noptimizer = "sgd"\nbatch_size = 4\ncost_budget = 40\neval_points = 3\n'
+                      '[fas]\nhidden = 8\nprojection = "norm-weighted"\nmatching = "mutual-best"\nthreshold = -1.0\n')
+    assert main(["run", str(recipe), "--device", "cpu", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert len(wrapped) == 1 and "standardize" in wrapped[0]
+    run = json.loads((tmp_path / "out" / "summary.json").read_text())["runs"][0]
+    assert run["params"]["fas"]["projection"] == "norm-weighted" and run["level_widths"][1] == [4, 4]
+    assert math.isfinite(run["best_val_l2"]) and math.isfinite(run["best_val_rel_l2"])
