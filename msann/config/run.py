@@ -11,6 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..data import ADDED_OPTIONS
 from ..methods import METHODS, method_spec
 from ..options import fingerprint_values, parse_table, to_plain
 from .data_options import resolve_data
@@ -103,8 +104,10 @@ class RunConfig:
 
     def fingerprint_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` without the keys added since runs were checkpointed that hold their default (:func:`~msann.options.option`)."""
-        return {"label": self.label, "method": self.method,
-                **{name: fingerprint_values(table) for name, table in self.tables().items()}}
+        added = ADDED_OPTIONS.get(self.data["name"], {})
+        data = {key: value for key, value in self.data_options.items() if not (key in added and value == added[key])}
+        return {"label": self.label, "method": self.method, "data": {"name": self.data["name"], **data},
+                **{name: fingerprint_values(table) for name, table in self.tables().items() if name != "data"}}
 
     def get(self, key: str) -> Any:
         """Dotted access: ``get("train.lr")``, ``get("fas.tau_batches")``, ``get("label")``."""

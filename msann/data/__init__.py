@@ -68,6 +68,7 @@ from .poisson_solver import (
 from .stream import MinibatchStream
 
 __all__ = [
+    "ADDED_OPTIONS",
     "CACHE_ENVIRONMENT_VARIABLE",
     "DATASETS",
     "FACE_MEANS",
@@ -111,6 +112,11 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "poisson": poisson_dataset,
     "two_object": two_object,
 }
+
+#: Loader options added after runs were checkpointed, by data set, with their defaults: at its default such an
+#: option stays out of a run's fingerprint (:meth:`msann.config.RunConfig.fingerprint_dict`), so those checkpoints
+#: still resume (as ``option(..., added=True)`` keys of the recipe tables).
+ADDED_OPTIONS: dict[str, dict[str, Any]] = {"poisson": {"standardize": False}}
 
 
 def load_dataset(name: str, *, seed: int = 0, **options: Any) -> Dataset:

@@ -25,6 +25,7 @@ from msann.cli import main
 from msann.coarsening.graph import one_dimensional_map
 from msann.coarsening.network import CoarseningOptions, CoarseningWarning
 from msann.config import ConfigError, parse_config
+from msann.core.checkpoint import fingerprint
 from msann.core.cost import forward_macs
 from msann.core.driver import train
 from msann.core.metrics import field_errors
@@ -373,12 +374,15 @@ def test_scaled_true_is_projection_scaled_and_refuses_another_projection():
 
 
 def test_new_keys_at_their_default_leave_the_run_fingerprint_as_before():
-    """Checkpoints written before [fas] projection and matching existed still resume."""
+    """Checkpoints written before [fas] projection, matching and [data] standardize existed still resume."""
     run = parse_config(_RECIPE).runs[0]
-    assert "projection" not in run.fingerprint_dict()["fas"] and "matching" not in run.fingerprint_dict()["fas"]
-    assert run.to_dict()["fas"]["matching"] == "greedy"  # the report still names them
-    changed = parse_config({**_RECIPE, "fas": {"matching": "mutual-best"}}).runs[0]
-    assert changed.fingerprint_dict()["fas"]["matching"] == "mutual-best"
+    # the fingerprint of this recipe before these keys (msann at ba0c306): a checkpoint of it must still resume
+    assert fingerprint(run.fingerprint_dict()) == "730dfb39529ca2d6c09c492109ad4f0d48e0f3da44b981585e2cd97f782903b6"
+    assert run.to_dict()["fas"]["matching"] == "greedy" and run.to_dict()["data"]["standardize"] is False  # reports name them
+    changed = parse_config({**_RECIPE, "data": {**_RECIPE["data"], "standardize": True},
+                            "fas": {"matching": "mutual-best", "projection": "norm-weighted"}}).runs[0]
+    assert changed.fingerprint_dict()["fas"]["matching"] == "mutual-best" and changed.fingerprint_dict()["data"]["standardize"]
+    assert changed.fingerprint_dict()["fas"]["projection"] == "norm-weighted"
 
 
 def test_recipe_cross_checks_name_both_tables():
