@@ -153,16 +153,21 @@ def test_pi_P_is_identity_for_plain_and_scaled_operators(mate, zero_rows, seed):
     torch.testing.assert_close(scaled.pi, torch.linalg.solve(plain.P.T @ D @ plain.P, plain.P.T))
 
 
+def _parallel_rows(matching: Matching, seed: int, columns: int) -> torch.Tensor:
+    """Random rows, the second unit of every pair a positive multiple of the first."""
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((matching.n_fine, columns))
+    for i, j in matching.pairs:
+        rows[j] = rng.uniform(0.2, 5.0) * rows[i]
+    return torch.as_tensor(rows)
+
+
 @SETTINGS
 @given(mate=involutions(), seed=st.integers(0, 2**16))
 def test_scaled_projector_reproduces_positively_parallel_rows(mate, seed):
     """Seed 000 eq. 34: rows of an aggregate that are positive multiples of each other are kept by P~ pi~."""
     matching = Matching.from_mate(mate)
-    rng = np.random.default_rng(seed)
-    weights = rng.standard_normal((matching.n_fine, 4))
-    for i, j in matching.pairs:
-        weights[j] = rng.uniform(0.2, 5.0) * weights[i]
-    weights = torch.as_tensor(weights)
+    weights = _parallel_rows(matching, seed, 4)
     scaled = scaled_transfer(matching, weights)
     torch.testing.assert_close(scaled.P @ (scaled.pi @ weights), weights)
     plain = piecewise_constant_transfer(matching, dtype=F64)
@@ -225,11 +230,7 @@ def test_norm_weighted_pi_sums_and_P_splits_by_norms_with_pi_P_exactly_I(mate, z
 def test_norm_weighted_projector_reproduces_positively_parallel_rows_with_their_bias(mate, seed):
     """P pi keeps the rows [w_i, b_i] of an aggregate that are positive multiples of each other (as MTNN's docstring says)."""
     matching = Matching.from_mate(mate)
-    rng = np.random.default_rng(seed)
-    rows = rng.standard_normal((matching.n_fine, 5))
-    for i, j in matching.pairs:
-        rows[j] = rng.uniform(0.2, 5.0) * rows[i]
-    rows = torch.as_tensor(rows)
+    rows = _parallel_rows(matching, seed, 5)
     unit = norm_weighted_transfer(matching, rows[:, :4], rows[:, 4])
     torch.testing.assert_close(unit.P @ (unit.pi @ rows), rows)
 
