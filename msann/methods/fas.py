@@ -75,7 +75,8 @@ class FAS(MultilevelMethod):
     levels : int
         Number of coarse levels ``L >= 0``; 0 is plain SGD with momentum.
     coarsening : CoarseningOptions
-        Threshold, scaled operators, visit order and 1D graph map of the coarsener.
+        Threshold, matching (greedy or mutual-best), projection (average, scaled or
+        norm-weighted), visit order and 1D graph map of the coarsener.
     transfer : str
         The coarsener, a key of :data:`msann.coarsening.network.COARSENERS` (``"matching"``, ``"graph"``, ``"explicit"``, ``"depth"``).
     rematch_every : int
