@@ -45,6 +45,7 @@ from .config import ConfigError, ExperimentConfig, RunConfig, check_seeds, check
 from .core.checkpoint import CHECKPOINT_NAME
 from .core.driver import train
 from .core.metrics import metric, task_metric
+from .data.standardize import original_units
 from .data import Dataset, MinibatchStream, load_dataset
 from .device import DEVICES, resolve_device
 from .methods import method_spec
@@ -171,11 +172,11 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
     remove_stale_temporaries(folder)
     train_table = run.train
     result = train(
-        method, stream, validation, training=training, metrics=metric(task_metric(dataset)),
+        method, stream, validation, training=training, metrics=original_units(metric(task_metric(dataset)), dataset),
         gamma=run.hierarchy.gamma, k=run.hierarchy.k, cost_budget=train_table.cost_budget,
         batch_size=train_table.batch_size, eval_points=train_table.eval_points,
         checkpoint=folder / CHECKPOINT_NAME, checkpoint_every=train_table.checkpoint_every, resume=resume,
-        params=params, label=run.label, progress=progress, start=run.hierarchy.start,
+        params=run.fingerprint_dict(), label=run.label, progress=progress, start=run.hierarchy.start,
         stage_cycles=run.hierarchy.stage_cycles, stage=run.hierarchy.stage,
         stage_growth=run.hierarchy.stage_growth,
     )

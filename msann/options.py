@@ -25,8 +25,8 @@ from collections import abc
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["Rule", "at_least", "check_rule", "check_type", "in_interval", "one_of", "option", "parse_table", "positive", "table_fields",
-           "to_plain"]
+__all__ = ["Rule", "at_least", "check_rule", "check_type", "fingerprint_values", "in_interval", "one_of", "option", "parse_table",
+           "positive", "table_fields", "to_plain"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +37,23 @@ class Rule:
     check: Callable[[Any], bool] | None = None
 
 
-def option(default: Any, rule: Rule | str, help: str = "") -> Any:
-    """A table key: a dataclass field with ``default``, a :class:`Rule` (or just its text) and a help line."""
+def option(default: Any, rule: Rule | str, help: str = "", *, added: bool = False) -> Any:
+    """A table key: a dataclass field with ``default``, a :class:`Rule` (or just its text) and a help line.
+
+    ``added``: a key added after runs were checkpointed; at its default it is
+    left out of a run's fingerprint (:func:`fingerprint_values`), so that
+    those checkpoints still resume.
+    """
     rule = Rule(rule) if isinstance(rule, str) else rule
-    return dataclasses.field(default=default, metadata={"rule": rule, "help": help})
+    return dataclasses.field(default=default, metadata={"rule": rule, "help": help, "added": added})
+
+
+def fingerprint_values(table: Any) -> Any:
+    """``to_plain(table)`` without its ``added`` keys that hold their default (see :func:`option`)."""
+    if not (dataclasses.is_dataclass(table) and not isinstance(table, type)):
+        return to_plain(table)
+    return {field.name: to_plain(getattr(table, field.name)) for field in dataclasses.fields(table)
+            if not (field.metadata.get("added") and getattr(table, field.name) == field.default)}
 
 
 def positive() -> Rule:
@@ -61,10 +74,13 @@ def in_interval(low: float, high: float, *, closed: bool = False) -> Rule:
     return Rule(f"a number in [{low:g}, {high:g})", lambda value: math.isfinite(value) and low <= value < high)
 
 
-def one_of(choices: Iterable[str]) -> Rule:
-    """One of the names of a registry (``choices`` is the registry itself, read once)."""
+def one_of(choices: Iterable[str], *, optional: bool = False) -> Rule:
+    """One of the names of a registry (``choices`` is the registry itself, read once); ``optional``: or None (key left out)."""
     names = tuple(sorted(choices))
-    return Rule("one of " + ", ".join(repr(name) for name in names), lambda value: value in names)
+    text = "one of " + ", ".join(repr(name) for name in names)
+    if optional:
+        return Rule(text, lambda value: value is None or value in names)
+    return Rule(text, lambda value: value in names)
 
 
 def check_rule(name: str, value: Any, rule: Rule) -> Any:

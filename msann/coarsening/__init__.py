@@ -1,7 +1,9 @@
 """Coarsening: how a fine network's units are grouped into a coarser level's.
 
 - :mod:`~msann.coarsening.matching`: heavy-edge matching of units and its
-  operators (seed 000);
+  operators (seed 000; and LLNL/MTNN's norm-weighted ones);
+- :mod:`~msann.coarsening.mutual_best`: mutual-best matching (LLNL/MTNN) and
+  the registry of matchings;
 - :mod:`~msann.coarsening.graph`: graph-designed maps between layer widths
   (paths and grids, from :mod:`graphprolong`);
 - :mod:`~msann.coarsening.network`: the coarseners (one signature,
@@ -12,7 +14,8 @@ Every coarsener produces the project's one transfer operator,
 :class:`msann.core.transfer.Transfer`.
 """
 
-from .matching import Matching, cosine_similarity, heavy_edge_matching, piecewise_constant_transfer, scaled_transfer
+from .matching import PROJECTIONS, Matching, cosine_similarity, heavy_edge_matching, norm_weighted_transfer, piecewise_constant_transfer, scaled_transfer
+from .mutual_best import MATCHINGS, mutual_best_matching
 from .network import (
     COARSENERS,
     CoarseningOptions,
@@ -26,6 +29,8 @@ from .network import (
 
 __all__ = [
     "COARSENERS",
+    "MATCHINGS",
+    "PROJECTIONS",
     "CoarseningOptions",
     "CoarseningWarning",
     "Matching",
@@ -34,6 +39,8 @@ __all__ = [
     "coarsen_network",
     "cosine_similarity",
     "heavy_edge_matching",
+    "mutual_best_matching",
+    "norm_weighted_transfer",
     "piecewise_constant_transfer",
     "plan_coarsening",
     "plan_from_prolongations",

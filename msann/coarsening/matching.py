@@ -24,6 +24,22 @@ Operators of one layer of ``n`` units and ``n_c`` aggregates
     coarse row is the common direction ``w_i / |w_i|``).  A row of norm 0
     gets ``d_i = 1`` so that every aggregate has a positive scale.
 
+    Norm-weighted variant (LLNL/MTNN, ``PairwiseOpsBuilder(weighted_projection=True)``
+    in ``MTNN/components/transfer_ops_builder.py``): ``d_i`` is the norm of
+    unit ``i``'s incoming weights *and bias* ``[w_i, b_i]``, ``pi`` sums an
+    aggregate (``pi[a, i] = 1``, MTNN's ``R``) and ``P`` splits a coarse unit
+    by the norms, ``P[i, a] = d_i / sum_{l in a} d_l`` (MTNN's
+    ``P = D R^T (R D R^T)^{-1}``).  So ``pi P = (P_0^T D P_0) (P_0^T D P_0)^{-1}
+    = I`` with ``P_0`` the 0/1 copy.  It is the scaled variant with every coarse
+    unit rescaled by ``s_a = sum_{l in a} d_l`` (``pi = diag(s) pi~``,
+    ``P = P~ diag(s)^{-1}``): the same coarse *function*, other coarse
+    *coordinates* -- and SGD on the coarse level is not invariant to that.
+    In ``Pi`` (``W_c = pi W P``) a coarse row is the sum of its units' rows
+    and a coarse column the norm-weighted average of their columns.
+
+:data:`PROJECTIONS` holds the three by name, one signature
+``projection(matching, weights, bias) -> UnitTransfer``.
+
 Matching runs on the CPU in float64 (``O(n^2)``); the operators are dense
 tensors in the dtype and on the device of the layer's weights (the networks
 of seed 000 have at most a few hundred units per layer).
@@ -43,12 +59,14 @@ from graphprolong.checks import check_choice, check_real
 from ..core.transfer import UnitTransfer
 
 __all__ = [
+    "PROJECTIONS",
     "SIMILARITY_TOLERANCE",
     "VISIT_ORDERS",
     "Matching",
     "check_threshold",
     "cosine_similarity",
     "heavy_edge_matching",
+    "norm_weighted_transfer",
     "piecewise_constant_transfer",
     "scaled_transfer",
 ]
@@ -276,11 +294,68 @@ def scaled_transfer(matching: Matching, weights: torch.Tensor) -> UnitTransfer:
     replaced by 1.  The operators take ``weights``' dtype and device.
     """
     rows = _unit_rows(weights)
-    if rows.shape[0] != matching.n_fine:
-        raise ValueError(f"weights must have one row per matched unit: {matching.n_fine} rows; got {rows.shape[0]}")
-    d = torch.linalg.vector_norm(rows, dim=1)
-    d = torch.where(d > 0, d, torch.ones_like(d))
+    d = _norms(rows, matching)
     P = _membership(matching, dtype=rows.dtype, device=rows.device)
     P_scaled = d[:, None] * P
     pi_scaled = (P.T / (P.T @ d)[:, None]).contiguous()  # (P^T D P)^{-1} P^T, P^T D P = diag(P^T d)
     return UnitTransfer(P_scaled, pi_scaled, matching, d)
+
+
+def _norms(rows: torch.Tensor, matching: Matching) -> torch.Tensor:
+    """The norms ``d`` of ``rows`` (one per matched unit), with zero norms replaced by 1."""
+    if rows.shape[0] != matching.n_fine:
+        raise ValueError(f"weights must have one row per matched unit: {matching.n_fine} rows; got {rows.shape[0]}")
+    d = torch.linalg.vector_norm(rows, dim=1)
+    return torch.where(d > 0, d, torch.ones_like(d))
+
+
+def norm_weighted_transfer(matching: Matching, weights: torch.Tensor, bias: torch.Tensor | None = None) -> UnitTransfer:
+    """``pi`` sums an aggregate, ``P[i, a] = d_i / sum_{l in a} d_l`` (LLNL/MTNN's projection); ``pi P = I`` exactly.
+
+    ``d_i`` is the norm of ``[w_i, b_i]``, unit ``i``'s incoming weight row
+    in ``weights`` (``n x fan_in`` or a convolution weight) and its bias
+    (``bias`` None: the weights alone), with zero norms replaced by 1 (MTNN
+    divides by zero there).  Of a pair, the unit of larger norm gets its share
+    and the other 1 minus it, so that the shares sum to 1 in floating point
+    too.  The operators take ``weights``' dtype and device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> unit = norm_weighted_transfer(Matching.from_mate([1, 0, 2]), torch.tensor([[3.0], [1.0], [2.0]]))
+    >>> unit.P.T, unit.pi
+    (tensor([[0.7500, 0.2500, 0.0000],
+            [0.0000, 0.0000, 1.0000]]), tensor([[1., 1., 0.],
+            [0., 0., 1.]]))
+    """
+    rows = _unit_rows(weights)
+    if bias is not None:
+        rows = torch.cat([rows, torch.as_tensor(bias).detach().reshape(rows.shape[0], 1).to(rows)], dim=1)
+    d = _norms(rows, matching)
+    P_copy = _membership(matching, dtype=rows.dtype, device=rows.device)
+    mate = matching.mate.to(rows.device)
+    share = d / (P_copy.T @ d)[matching.aggregate_of.to(rows.device)]  # d_i / sum_{l in a} d_l
+    # The unit of larger norm keeps its share (>= 1/2), its mate takes 1 minus it (exact, Sterbenz):
+    # the shares of an aggregate then sum to 1 bit for bit, so pi P = I exactly.
+    units = torch.arange(matching.n_fine, device=rows.device)
+    keeps = (d > d[mate]) | ((d == d[mate]) & (units <= mate))
+    share = torch.where(keeps, share, 1.0 - share[mate])
+    return UnitTransfer((share[:, None] * P_copy).contiguous(), P_copy.T.contiguous(), matching, d)
+
+
+def _average(matching: Matching, weights: torch.Tensor, bias: torch.Tensor | None = None) -> UnitTransfer:
+    return piecewise_constant_transfer(matching, dtype=weights.dtype, device=weights.device)
+
+
+def _scaled(matching: Matching, weights: torch.Tensor, bias: torch.Tensor | None = None) -> UnitTransfer:
+    return scaled_transfer(matching, weights)
+
+
+#: The operators of a matching by name, ``projection(matching, weights, bias) -> UnitTransfer``
+#: (module docstring): ``"average"`` (0/1 copy, pairwise average; seed 000 eq. 32), ``"scaled"``
+#: (seed 000 eq. 34, incoming weight norms) and ``"norm-weighted"`` (LLNL/MTNN, norms with the bias).
+PROJECTIONS: dict[str, Callable[..., UnitTransfer]] = {
+    "average": _average,
+    "scaled": _scaled,
+    "norm-weighted": norm_weighted_transfer,
+}

@@ -9,8 +9,11 @@ version; :data:`COARSENERS` holds them (:class:`Coarsener`: the transfer
 defines, and the transfer rebuilt from a checkpoint):
 
 ``"matching"``
-    Heavy-edge matching of every hidden layer (seed 000 Algorithm 1), with
-    the 0/1 or the scaled operators (:mod:`msann.coarsening.matching`).
+    A matching of every hidden layer (``CoarseningOptions.matching``:
+    greedy heavy-edge, seed 000 Algorithm 1, or mutual-best,
+    :mod:`msann.coarsening.mutual_best`), with the operators of
+    ``CoarseningOptions.projection`` (0/1 copy and average, scaled, or
+    norm-weighted; :data:`msann.coarsening.matching.PROJECTIONS`).
 ``"graph"``
     A graph-designed orthonormal path map ``n -> n/2``
     (:func:`msann.coarsening.graph.one_dimensional_map`) on every hidden
@@ -25,8 +28,9 @@ defines, and the transfer rebuilt from a checkpoint):
 Exactness.  With the 0/1 operators the fine network with parameters
 ``P x_c`` computes exactly what the coarse network with ``x_c`` computes, for
 any elementwise activation: a copied unit stays a copy.  With the scaled
-operators this holds for positively homogeneous activations (ReLU,
-LeakyReLU, Identity), since ``phi(D z) = D phi(z)`` for ``D >= 0``.
+and the norm-weighted operators this holds for positively homogeneous
+activations (ReLU, LeakyReLU, Identity), since ``phi(D z) = D phi(z)`` for
+``D >= 0``.
 Consequently ``grad g_c(x_c) = R grad g(P x_c)`` (chain rule).
 """
 
@@ -49,7 +53,8 @@ from ..core.transfer import LayerTransfer, Transfer, UnitTransfer, transfer_from
 from .depth import INTERPOLATIONS, depth_coarse_model, depth_from_state, depth_transfer
 from .graph import METHODS as GRAPH_METHODS
 from .graph import one_dimensional_map
-from .matching import VISIT_ORDERS, Matching, check_threshold, heavy_edge_matching, piecewise_constant_transfer, scaled_transfer
+from .matching import PROJECTIONS, VISIT_ORDERS, Matching, check_threshold
+from .mutual_best import MATCHINGS
 
 __all__ = [
     "COARSENERS",
@@ -78,11 +83,21 @@ class CoarseningOptions:
     Attributes
     ----------
     threshold : float
-        ``theta`` in ``[-1, 1]`` of the heavy-edge matching.
+        ``theta`` in ``[-1, 1]`` of the matching.
     scaled : bool
-        Scaled operators ``P~ = D P`` (seed 000 eq. 34) for matched layers.
+        Scaled operators ``P~ = D P`` (seed 000 eq. 34) for matched layers:
+        the former spelling of ``projection = "scaled"``, kept for existing
+        code and recipes (with it, ``projection`` must be None or ``"scaled"``).
     order : str
-        Visit order of the matching (:data:`msann.coarsening.matching.VISIT_ORDERS`).
+        Visit order of the greedy matching (:data:`msann.coarsening.matching.VISIT_ORDERS`).
+    projection : str or None
+        The operators of a matched layer (:data:`msann.coarsening.matching.PROJECTIONS`:
+        ``"average"``, ``"scaled"``, ``"norm-weighted"``); None: ``"scaled"``
+        if ``scaled`` else ``"average"``.  Resolved at construction, and
+        ``scaled`` is then ``projection == "scaled"``.
+    matching : str
+        How units are paired (:data:`msann.coarsening.mutual_best.MATCHINGS`:
+        ``"greedy"``, ``"mutual-best"``).
     graph_method : str
         The 1D map of the ``"graph"`` coarsener (:data:`msann.coarsening.graph.METHODS`).
     explicit : tuple of matrices
@@ -98,11 +113,20 @@ class CoarseningOptions:
     graph_method: str = "recipe"
     explicit: tuple = ()
     interpolation: str = "constant"
+    projection: str | None = None
+    matching: str = "greedy"
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
         if not isinstance(self.scaled, bool):
             raise TypeError(f"scaled must be a bool; got {type(self.scaled).__name__} {self.scaled!r}")
+        if self.projection is None:
+            object.__setattr__(self, "projection", "scaled" if self.scaled else "average")
+        check_choice("projection", self.projection, PROJECTIONS)
+        if self.scaled and self.projection != "scaled":
+            raise ValueError(f"scaled = True means projection = 'scaled'; drop one of them: got projection = {self.projection!r}")
+        object.__setattr__(self, "scaled", self.projection == "scaled")
+        check_choice("matching", self.matching, MATCHINGS)
         check_choice("order", self.order, VISIT_ORDERS)
         check_choice("graph_method", self.graph_method, GRAPH_METHODS)
         check_choice("interpolation", self.interpolation, INTERPOLATIONS)
@@ -112,17 +136,18 @@ def _matched_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Generat
     weight = slot.module.weight.detach()
     if weight.shape[0] < 2:
         raise ValueError(f"layer {slot.index} ('{slot.name}', {type(slot.module).__name__}) has {weight.shape[0]} unit(s); coarsening needs at least 2")
-    matching = heavy_edge_matching(weight, threshold=options.threshold, order=options.order, rng=rng)
+    matching = MATCHINGS[options.matching](weight, threshold=options.threshold, order=options.order, rng=rng)
     if matching.n_coarse == matching.n_fine:
         warnings.warn(
             f"layer {slot.index} ('{slot.name}', {type(slot.module).__name__}) has no pair of units with cosine "
-            f"similarity >= threshold = {options.threshold}; it keeps its {matching.n_fine} units",
+            f"similarity {'>=' if options.matching == 'greedy' else '>'} threshold = {options.threshold} "
+            f"({options.matching} matching); it keeps its {matching.n_fine} units",
             CoarseningWarning,
             stacklevel=3,
         )
-    if options.scaled:
-        return scaled_transfer(matching, weight)
-    return piecewise_constant_transfer(matching, dtype=weight.dtype, device=weight.device)
+    bias = getattr(slot.module, "bias", None)
+    bias = None if bias is None else bias.detach()
+    return PROJECTIONS[options.projection](matching, weight, bias)
 
 
 def _graph_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Generator) -> UnitTransfer:
@@ -181,8 +206,11 @@ def _per_hidden_layer(unit: Callable[[Slot, CoarseningOptions, np.random.Generat
 
 
 def plan_coarsening(model: nn.Sequential, *, threshold: float, scaled: bool = False, order: str = "heaviest",
-                    rng: np.random.Generator | int | None = None) -> Transfer:
+                    rng: np.random.Generator | int | None = None, projection: str | None = None,
+                    matching: str = "greedy") -> Transfer:
     """Match every hidden layer of ``model`` and build its transfer (the ``"matching"`` coarsener).
+
+    The options are those of :class:`CoarseningOptions`.
 
     Raises
     ------
@@ -197,7 +225,7 @@ def plan_coarsening(model: nn.Sequential, *, threshold: float, scaled: bool = Fa
     CoarseningWarning
         For a layer with no pair of units above ``threshold`` (it keeps its width).
     """
-    options = CoarseningOptions(threshold=threshold, scaled=scaled, order=order)
+    options = CoarseningOptions(threshold=threshold, scaled=scaled, order=order, projection=projection, matching=matching)
     return coarsen("matching", model, options=options, rng=np.random.default_rng(rng))
 
 
@@ -248,7 +276,8 @@ def build_coarse_model(model: nn.Sequential, transfer: Transfer) -> nn.Sequentia
 
 
 def coarsen_network(model: nn.Sequential, *, threshold: float, scaled: bool = False, order: str = "heaviest",
-                    rng: np.random.Generator | int | None = None) -> tuple[nn.Sequential, Transfer]:
+                    rng: np.random.Generator | int | None = None, projection: str | None = None,
+                    matching: str = "greedy") -> tuple[nn.Sequential, Transfer]:
     """Match ``model``'s hidden layers and build the coarse network with parameters ``R_p x``.
 
     :func:`plan_coarsening` followed by :func:`build_coarse_model`; call it
@@ -267,7 +296,8 @@ def coarsen_network(model: nn.Sequential, *, threshold: float, scaled: bool = Fa
     >>> coarse[0].weight.shape
     torch.Size([4, 3])
     """
-    transfer = plan_coarsening(model, threshold=threshold, scaled=scaled, order=order, rng=rng)
+    transfer = plan_coarsening(model, threshold=threshold, scaled=scaled, order=order, rng=rng, projection=projection,
+                               matching=matching)
     return build_coarse_model(model, transfer), transfer
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..data import ADDED_OPTIONS
 from ..methods import METHODS, method_spec
-from ..options import parse_table, to_plain
+from ..options import fingerprint_values, parse_table, to_plain
 from .data_options import resolve_data
 from .tables import CORE_TABLES, TABLES
 
@@ -100,6 +101,13 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain data: ``{"label", "method", "data", "model", "hierarchy", "train", <extra tables>}``; :func:`parse_run` inverts it."""
         return {"label": self.label, "method": self.method, **to_plain(self.tables())}
+
+    def fingerprint_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the keys added since runs were checkpointed that hold their default (:func:`~msann.options.option`)."""
+        added = ADDED_OPTIONS.get(self.data["name"], {})
+        data = {key: value for key, value in self.data_options.items() if not (key in added and value == added[key])}
+        return {"label": self.label, "method": self.method, "data": {"name": self.data["name"], **data},
+                **{name: fingerprint_values(table) for name, table in self.tables().items() if name != "data"}}
 
     def get(self, key: str) -> Any:
         """Dotted access: ``get("train.lr")``, ``get("fas.tau_batches")``, ``get("label")``."""

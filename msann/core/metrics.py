@@ -9,10 +9,23 @@ finest model.  :data:`METRICS` holds them by task:
     autoencoders of seed 002).
 ``"field"``
     Regression onto a field of grid nodes, as seed 000's Table 1:
-    ``val_l2``, the mean squared error over all samples and nodes (the "L2
-    loss"); ``val_linf``, the largest absolute error over all samples and
-    nodes; ``val_rel_l2``, the mean over samples of
-    ``||u_pred - u||_2 / ||u||_2``.
+    ``val_l2``, the mean squared error over all samples and nodes (the
+    per-node MSE, what ``torch.nn.MSELoss`` computes); ``val_linf``, the
+    largest absolute error over all samples and nodes; ``val_rel_l2``, the
+    mean over samples of ``||u_pred - u||_2 / ||u||_2``.
+
+Comparing with LLNL/MTNN.  MTNN's validation "L2 loss"
+(``RealValidationCallback`` in ``MTNN/utils/validation_callbacks.py``) sums
+the squared error over a sample's outputs and averages over samples,
+``mean_s sum_j (u_pred - u)_sj^2``: it is *not* the MSE but ``n_outputs``
+times ``val_l2`` (1024x on the 32 x 32 grid).  FAS's summary reports it as
+``best_val_l2_summed`` (:meth:`msann.methods.fas.FAS.summary_fields`).  Its
+"Linf loss" is the largest absolute error, as ``val_linf``.  Which of the two
+seed 000's Table 1 "L2" is, the paper does not say; compare both.
+
+A standardised data set (``[data] standardize``) is measured in its original
+units (:func:`msann.data.standardize.original_units`), so these figures
+compare across runs with and without it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Operators of one layer of units (:class:`UnitTransfer`): a prolongation
 ``P`` (``n x n_c``) and a restriction ``pi`` (``n_c x n``) with ``pi P = I``.
-Graph-designed maps are orthonormal (``pi = P^T``); heavy-edge matchings give
-a 0/1 copy and a pairwise average, or their scaled variant (seed 000 eq. 34).
+Graph-designed maps are orthonormal (``pi = P^T``); matchings give a 0/1
+copy and a pairwise average, their scaled variant (seed 000 eq. 34) or
+LLNL/MTNN's norm-weighted one (:data:`msann.coarsening.matching.PROJECTIONS`).
 
 Transfers of a network (:class:`Transfer`), for every weight ``W_k``
 (``out x in``, PyTorch layout, mapping layer ``k``'s units to layer ``k+1``'s)::
@@ -55,7 +56,7 @@ class UnitTransfer:
     matching : object or None
         The matching ``P`` was built from (None for a given map).
     scale : torch.Tensor or None
-        The diagonal ``d`` of ``D`` of the scaled variant (None otherwise).
+        The diagonal ``d`` of ``D`` of the scaled or norm-weighted variant (None otherwise).
     """
 
     P: torch.Tensor
@@ -80,7 +81,12 @@ class UnitTransfer:
         return UnitTransfer(P, pi, self.matching, scale)
 
     def __repr__(self) -> str:
-        kind = "given" if self.matching is None else ("scaled" if self.scale is not None else "piecewise-constant")
+        if self.matching is None:
+            kind = "given"
+        elif self.scale is None:
+            kind = "piecewise-constant"
+        else:  # norm-weighted restricts by 0/1 sums; scaled by 1 / (sum of norms)
+            kind = "norm-weighted" if bool(((self.pi == 0) | (self.pi == 1)).all()) and not bool(((self.P == 0) | (self.P == 1)).all()) else "scaled"
         return f"UnitTransfer({self.n_fine} -> {self.n_coarse}, {kind})"
 
 

@@ -20,7 +20,9 @@ record of every option used.  Data sets are made by name through the
     (:mod:`~msann.data.npz_file`).
 ``poisson``
     The Poisson regression benchmark of seed 000 (inputs: the coefficient and
-    more channels; targets: the solution on the grid).
+    more channels; targets: the solution on the grid); ``standardize = true``
+    standardises inputs and targets per feature with the training split's
+    statistics (:mod:`~msann.data.standardize`; errors stay in original units).
 ``signals``
     Audio-like 1-D signals generated here: a few damped sinusoidal notes
     (random onset, period, amplitude, decay, smooth attack) over a slow
@@ -37,7 +39,8 @@ Modules: :mod:`~msann.data.dataset` (the record), :mod:`~msann.data.objects`,
 :mod:`~msann.data.idx` (IDX files), :mod:`~msann.data.fashion`,
 :mod:`~msann.data.npz_file`, :mod:`~msann.data.poisson_solver` (the PDE),
 :mod:`~msann.data.poisson_cache`, :mod:`~msann.data.poisson` and
-:mod:`~msann.data.signals` (one module a data set), :mod:`~msann.data.stream` (the minibatches); this one holds the
+:mod:`~msann.data.signals` (one module a data set), :mod:`~msann.data.standardize`
+(per-feature standardisation), :mod:`~msann.data.stream` (the minibatches); this one holds the
 registry and re-exports their public names.
 """
 
@@ -71,6 +74,7 @@ from .signals import signals
 from .stream import MinibatchStream
 
 __all__ = [
+    "ADDED_OPTIONS",
     "CACHE_ENVIRONMENT_VARIABLE",
     "DATASETS",
     "FACE_MEANS",
@@ -116,6 +120,11 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "signals": signals,
     "two_object": two_object,
 }
+
+#: Loader options added after runs were checkpointed, by data set, with their defaults: at its default such an
+#: option stays out of a run's fingerprint (:meth:`msann.config.RunConfig.fingerprint_dict`), so those checkpoints
+#: still resume (as ``option(..., added=True)`` keys of the recipe tables).
+ADDED_OPTIONS: dict[str, dict[str, Any]] = {"poisson": {"standardize": False}}
 
 
 def load_dataset(name: str, *, seed: int = 0, **options: Any) -> Dataset:

@@ -32,6 +32,7 @@ import numpy as np
 from graphprolong.checks import check_choice, check_positive_int, check_real
 
 from .dataset import Dataset
+from .standardize import standardize as standardized
 from .poisson_cache import GENERATOR_VERSION, _cache_record, _load, _save, cache_path
 from .poisson_solver import (
     FACE_MEANS,
@@ -280,6 +281,7 @@ def split(
 
 def to_dataset(
     data: PoissonData, *, val_fraction: float = 0.1, n_val: int | None = None, seed: int = 0, name: str = "poisson",
+    standardize: bool = False,
 ):
     """Split ``data`` (see :func:`split`) into an :class:`msann.data.Dataset`.
 
@@ -287,6 +289,9 @@ def to_dataset(
     the inputs are flattened); the metadata (JSON-serialisable) record the
     grid, channels, target shape ``[M, M]`` and generation settings.  Inputs
     have ``C M^2`` columns and targets ``M^2`` (``Dataset.target_shape``).
+    ``standardize``: inputs and targets standardised per feature with the
+    training split's statistics (:mod:`msann.data.standardize`; errors are
+    still reported in the original units).
     """
     train, validation = split(data, val_fraction=val_fraction, n_val=n_val, seed=seed)
     metadata = {
@@ -301,7 +306,7 @@ def to_dataset(
         "split_seed": seed,
         "n_samples": data.n_samples,
     }
-    return Dataset(
+    dataset = Dataset(
         name=name,
         train_inputs=np.ascontiguousarray(train.inputs, dtype=np.float32),
         train_targets=np.ascontiguousarray(train.outputs, dtype=np.float32),
@@ -311,6 +316,9 @@ def to_dataset(
         metadata=metadata,
         target_shape=data.output_shape,
     )
+    if not isinstance(standardize, bool):
+        raise TypeError(f"standardize must be a bool; got {type(standardize).__name__} {standardize!r}")
+    return standardized(dataset) if standardize else dataset
 
 
 def poisson_dataset(
@@ -323,15 +331,17 @@ def poisson_dataset(
     n_val: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool | None = None,
+    standardize: bool = False,
     seed: int = 0,
 ):
     """The Poisson benchmark as an :class:`msann.data.Dataset`, in the signature of ``msann.data.DATASETS``.
 
     :func:`generate_poisson_data` (drawn with ``seed``) followed by
-    :func:`to_dataset` (split with ``seed``); see both for the options.
+    :func:`to_dataset` (split with ``seed``; ``standardize`` per feature with
+    the training statistics); see both for the options.
     """
     data = generate_poisson_data(
         n_samples, grid_size=grid_size, seed=seed, inputs=inputs, face_mean=face_mean,
         cache_dir=cache_dir, progress=progress,
     )
-    return to_dataset(data, val_fraction=val_fraction, n_val=n_val, seed=seed)
+    return to_dataset(data, val_fraction=val_fraction, n_val=n_val, seed=seed, standardize=standardize)

@@ -75,7 +75,8 @@ class FAS(MultilevelMethod):
     levels : int
         Number of coarse levels ``L >= 0``; 0 is plain SGD with momentum.
     coarsening : CoarseningOptions
-        Threshold, scaled operators, visit order and 1D graph map of the coarsener.
+        Threshold, matching (greedy or mutual-best), projection (average, scaled or
+        norm-weighted), visit order and 1D graph map of the coarsener.
     transfer : str
         The coarsener, a key of :data:`msann.coarsening.network.COARSENERS` (``"matching"``, ``"graph"``, ``"explicit"``, ``"depth"``).
     rematch_every : int
@@ -282,9 +283,18 @@ class FAS(MultilevelMethod):
         return self._forward(0, inputs)
 
     def summary_fields(self, result) -> dict:
-        """``best_val_l2``, ``best_val_linf``, ``best_train_l2``, ``best_train_linf``, ``work_units`` (``C / b``), hidden widths per level."""
+        """The best errors, ``work_units`` (``C / b``) and the hidden widths per level.
+
+        ``best_<split>_l2`` (per-node MSE) beside ``best_<split>_rel_l2`` (relative L2) and
+        ``best_<split>_linf``, for ``val`` and ``train``; ``outputs`` (units of the network's output)
+        and ``best_val_l2_summed = outputs x best_val_l2``, the squared error summed over the
+        outputs and averaged over samples: LLNL/MTNN's validation "L2 loss" (:mod:`msann.core.metrics`).
+        """
         transfers = [level.transfer for level in self.hierarchy.levels[:-1]]
-        return {**best_errors(result.evaluations, ("val_l2", "val_linf", "train_l2", "train_linf")),
+        best = best_errors(result.evaluations, ("val_l2", "val_rel_l2", "val_linf", "train_l2", "train_rel_l2", "train_linf"))
+        outputs = [module for module in self.hierarchy[0].model.modules() if isinstance(module, nn.Linear)][-1].out_features
+        summed = None if best["best_val_l2"] is None else outputs * best["best_val_l2"]
+        return {**best, "outputs": outputs, "best_val_l2_summed": summed,
                 "work_units": result.total_cost / self._batch_size if self._batch_size else None,
                 "level_widths": [list(t.fine_widths) for t in transfers] + ([list(transfers[-1].coarse_widths)] if transfers else [])}
 

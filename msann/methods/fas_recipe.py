@@ -1,8 +1,8 @@
 """FAS in recipes: the ``[fas]`` table, its checks, and the builder of a run's method.
 
 ``method = "fas"`` with a ``[fas]`` table (:class:`FasTable`): the network
-(``architecture``, widths), the coarsening (``threshold``, ``scaled``,
-``order``, ``transfer``, ``rematch_every``) and the FAS parameters
+(``architecture``, widths), the coarsening (``threshold``, ``matching``,
+``order``, ``projection``, ``scaled``, ``transfer``, ``rematch_every``) and the FAS parameters
 (``tau_batches``, ``gamma_tau``, ``alpha_p``, ``alpha_m``, ``eta``,
 ``cost_model``).  The depth is ``[hierarchy] levels`` (0 is plain SGD with
 momentum), the cycle index ``[hierarchy] gamma`` and the smoothing steps per
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..coarsening.matching import VISIT_ORDERS
+from ..coarsening.matching import PROJECTIONS, VISIT_ORDERS
+from ..coarsening.mutual_best import MATCHINGS
 from ..coarsening.network import COARSENERS, CoarseningOptions
 from ..core.cost import COST_MODELS
 from ..models.poisson_nets import conv_side, poisson_cnn, poisson_fc
@@ -47,9 +48,11 @@ class FasTable:
     conv_layers: int = option(2, _INTEGER, "convolutions (cnn)")
     kernel: int = option(7, _INTEGER, "convolution kernel size (cnn)")
     stride: int = option(2, _INTEGER, "convolution stride (cnn)")
-    threshold: float = option(0.0, in_interval(-1.0, 1.0, closed=True), "heavy-edge matching threshold theta (cosine similarity)")
-    scaled: bool = option(False, "true or false", "scaled operators P~ = D P (seed 000 eq. 34)")
-    order: str = option("heaviest", one_of(VISIT_ORDERS), "visit order of the heavy-edge matching")
+    threshold: float = option(0.0, in_interval(-1.0, 1.0, closed=True), "matching threshold theta on the cosine similarity of incoming weight rows (greedy: >= theta, mutual-best: > theta)")
+    scaled: bool = option(False, "true or false", "scaled operators P~ = D P (seed 000 eq. 34); the former spelling of projection = 'scaled'")
+    projection: str | None = option(None, one_of(PROJECTIONS, optional=True), "operators of matched units: 'average' (0/1 copy, pairwise average), 'scaled' (seed 000 eq. 34: D = incoming weight norms) or 'norm-weighted' (LLNL/MTNN: pi sums a pair, P splits it by the norms of [w_i, b_i]); default 'scaled' if scaled = true else 'average'", added=True)
+    matching: str = option("greedy", one_of(MATCHINGS), "'greedy' (heavy-edge, seed 000 Algorithm 1, visited in order) or 'mutual-best' (LLNL/MTNN: pairs units that are each other's most similar, in rounds among the unpaired)", added=True)
+    order: str = option("heaviest", one_of(VISIT_ORDERS), "visit order of the greedy matching (mutual-best has none)")
     transfer: str = option("matching", one_of(COARSENERS), "'matching' (heavy-edge) or 'graph' (path maps from [hierarchy] p_method on FC layers)")
     rematch_every: int = option(50, _INTEGER, "re-match the units every this many cycles")
     tau_batches: int = option(4, _INTEGER, "m: minibatches of a tau batch, reused for the coarse smoothing")
@@ -58,6 +61,12 @@ class FasTable:
     alpha_m: float = option(1.0, at_least(0.0), "damping of the momentum correction")
     eta: float = option(1.0, positive(), "level l smooths with lr / eta^l")
     cost_model: str = option("quarter", one_of(COST_MODELS), "relative cost of a level: 'quarter' (seed 000) or 'macs' (measured multiply-adds)")
+
+    def check(self) -> None:
+        """``scaled = true`` is the former spelling of ``projection = 'scaled'``: no other projection with it."""
+        if self.scaled and self.projection not in (None, "scaled"):
+            raise ValueError(f"projection must be 'scaled' or left out with scaled = true (its former spelling); "
+                             f"got projection = {self.projection!r}")
 
 
 def check_fas_run(run, *, method: str = "fas") -> None:
@@ -129,7 +138,8 @@ def build_network(run, dataset) -> nn.Sequential:
 def coarsening_options(run) -> CoarseningOptions:
     """The coarseners' options of a run (``[fas]`` and ``[hierarchy] p_method``)."""
     fas = run.extra["fas"]
-    return CoarseningOptions(threshold=fas.threshold, scaled=fas.scaled, order=fas.order, graph_method=run.hierarchy.p_method)
+    return CoarseningOptions(threshold=fas.threshold, scaled=fas.scaled, order=fas.order, graph_method=run.hierarchy.p_method,
+                             projection=fas.projection, matching=fas.matching)
 
 
 def build_fas_method(run, dataset, device: torch.device | str) -> FAS:

@@ -55,6 +55,8 @@ eval_points = 4
 cost_budget = 200.0
 """
 
+FAS_RECIPE = 'method = "fas"\n' + RECIPE.replace("[model]\nwidths = [32, 8, 32]\n", "[fas]\narchitecture = \"fc\"\nhidden = 8\nhidden_layers = 1\n")
+POISSON_FAS_RECIPE = FAS_RECIPE.replace('name = "one_object"\nlength = 32\nn_train = 64\nn_val = 16', 'name = "poisson"\nn_samples = 40\ngrid_size = 8')
 NPZ_RECIPE = RECIPE.replace('name = "one_object"\nlength = 32\nn_train = 64\nn_val = 16', 'name = "npz"\npath = "data.npz"')
 
 
@@ -142,8 +144,20 @@ CASES: dict[str, Case] = {
         "input", ["[hierarchy] levels = 5 is too coarse", "coarse_data = true", "1 data unit", "at least 2"], {"r.toml": RECIPE}),
     "coarse data for fas": Case(
         [*_RUN, "--set", "hierarchy.coarse_data=true", "--set", "train.optimizer=sgd"], "input",
-        ["[hierarchy] coarse_data = true", "method 'fas'"], {"r.toml": 'method = "fas"\n' + RECIPE.replace(
-            "[model]\nwidths = [32, 8, 32]\n", "[fas]\narchitecture = \"fc\"\nhidden = 8\nhidden_layers = 1\n")}),
+        ["[hierarchy] coarse_data = true", "method 'fas'"], {"r.toml": FAS_RECIPE}),
+    "unknown fas projection": Case([*_RUN, "--set", "train.optimizer=sgd", "--set", "fas.projection=mtnn"], "input",
+                                   ["[fas] projection", "'average', 'norm-weighted', 'scaled'", "'mtnn'"], {"r.toml": FAS_RECIPE}),
+    "fas projection against scaled": Case(
+        [*_RUN, "--set", "train.optimizer=sgd", "--set", "fas.scaled=true", "--set", "fas.projection=norm-weighted"], "input",
+        ["[fas] projection must be 'scaled' or left out with scaled = true", "'norm-weighted'"], {"r.toml": FAS_RECIPE}),
+    "fas projection not a string": Case([*_RUN, "--set", "train.optimizer=sgd", "--set", "fas.projection=1"], "input",
+                                        ["[fas] projection", "one of", "int 1"], {"r.toml": FAS_RECIPE}),
+    "unknown fas matching": Case([*_RUN, "--set", "train.optimizer=sgd", "--set", "fas.matching=heavy-edge"], "input",
+                                 ["[fas] matching", "'greedy', 'mutual-best'", "'heavy-edge'"], {"r.toml": FAS_RECIPE}),
+    "poisson standardize not a bool": Case([*_RUN, "--set", "train.optimizer=sgd", "--set", "data.standardize=1"], "input",
+                                           ["[data] standardize", "bool", "1"], {"r.toml": POISSON_FAS_RECIPE}),
+    "standardize for another data set": Case([*_RUN, "--set", "data.standardize=true"], "input",
+                                             ["[data] standardize", "'one_object'"], {"r.toml": RECIPE}),
     "nested start with the simultaneous schedule": Case(
         [*_RUN, "--set", "hierarchy.start=coarsest", "--set", "hierarchy.schedule=simultaneous"], "input",
         ["[hierarchy] start = 'coarsest'", "schedule = 'cycle'", "'simultaneous'"], {"r.toml": RECIPE}),
@@ -151,8 +165,7 @@ CASES: dict[str, Case] = {
                                               ["[hierarchy] stage = 'top'", "start = 'coarsest'", "'finest'"], {"r.toml": RECIPE}),
     "lr_factor for fas": Case(
         [*_RUN, "--set", "hierarchy.lr_factor=2", "--set", "train.optimizer=sgd"], "input",
-        ["[hierarchy] lr_factor", "method 'fas'", "eta"], {"r.toml": 'method = "fas"\n' + RECIPE.replace(
-            "[model]\nwidths = [32, 8, 32]\n", "[fas]\narchitecture = \"fc\"\nhidden = 8\nhidden_layers = 1\n")}),
+        ["[hierarchy] lr_factor", "method 'fas'", "eta"], {"r.toml": FAS_RECIPE}),
     "unknown start": Case([*_RUN, "--set", "hierarchy.start=middle"], "input",
                           ["[hierarchy] start", "'coarsest', 'finest'", "'middle'"], {"r.toml": RECIPE}),
     "out of memory": Case([*_RUN, "--set", "data.n_train=1000000000000"], "memory", ["out of memory", "TiB"],

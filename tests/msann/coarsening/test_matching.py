@@ -1,6 +1,6 @@
 """Heavy-edge matching and its per-layer operators (SPEC §4, seed 000 §5 and §7).
 
-Identities checked: pi P = I (0/1 and scaled), the heavy-edge matching
+Identities checked: pi P = I (0/1, scaled and norm-weighted), the heavy-edge matching
 invariants, exact reproduction of positively parallel rows by the scaled
 projector, and the Kronecker form of the operators after a Flatten.
 """
@@ -19,7 +19,17 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.func import functional_call
 
-from msann.coarsening.matching import SIMILARITY_TOLERANCE, VISIT_ORDERS, Matching, cosine_similarity, heavy_edge_matching, piecewise_constant_transfer, scaled_transfer
+from msann.coarsening.matching import (
+    PROJECTIONS,
+    SIMILARITY_TOLERANCE,
+    VISIT_ORDERS,
+    Matching,
+    cosine_similarity,
+    heavy_edge_matching,
+    norm_weighted_transfer,
+    piecewise_constant_transfer,
+    scaled_transfer,
+)
 from msann.coarsening.network import CoarseningWarning, build_coarse_model, coarsen_network, plan_coarsening, plan_from_prolongations
 from msann.core.layers import LAYER_RULES
 from msann.core.smoothing import load_sgd_momentum_buffers, sgd_momentum_buffers
@@ -143,16 +153,21 @@ def test_pi_P_is_identity_for_plain_and_scaled_operators(mate, zero_rows, seed):
     torch.testing.assert_close(scaled.pi, torch.linalg.solve(plain.P.T @ D @ plain.P, plain.P.T))
 
 
+def _parallel_rows(matching: Matching, seed: int, columns: int) -> torch.Tensor:
+    """Random rows, the second unit of every pair a positive multiple of the first."""
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((matching.n_fine, columns))
+    for i, j in matching.pairs:
+        rows[j] = rng.uniform(0.2, 5.0) * rows[i]
+    return torch.as_tensor(rows)
+
+
 @SETTINGS
 @given(mate=involutions(), seed=st.integers(0, 2**16))
 def test_scaled_projector_reproduces_positively_parallel_rows(mate, seed):
     """Seed 000 eq. 34: rows of an aggregate that are positive multiples of each other are kept by P~ pi~."""
     matching = Matching.from_mate(mate)
-    rng = np.random.default_rng(seed)
-    weights = rng.standard_normal((matching.n_fine, 4))
-    for i, j in matching.pairs:
-        weights[j] = rng.uniform(0.2, 5.0) * weights[i]
-    weights = torch.as_tensor(weights)
+    weights = _parallel_rows(matching, seed, 4)
     scaled = scaled_transfer(matching, weights)
     torch.testing.assert_close(scaled.P @ (scaled.pi @ weights), weights)
     plain = piecewise_constant_transfer(matching, dtype=F64)
@@ -182,3 +197,57 @@ def test_given_prolongation_uses_its_left_inverse():
         transfer_from_prolongation(torch.zeros(3, 5))
 
 
+
+
+# --------------------------------------------------------------------------- norm-weighted operators (LLNL/MTNN)
+
+
+@SETTINGS
+@given(mate=involutions(), zero_rows=st.booleans(), bias=st.booleans(), dtype=st.sampled_from([torch.float32, F64]),
+       seed=st.integers(0, 2**16))
+def test_norm_weighted_pi_sums_and_P_splits_by_norms_with_pi_P_exactly_I(mate, zero_rows, bias, dtype, seed):
+    matching = Matching.from_mate(mate)
+    n = matching.n_fine
+    generator = torch.Generator().manual_seed(seed)
+    weights, biases = torch.randn(n, 3, dtype=dtype, generator=generator), torch.randn(n, dtype=dtype, generator=generator)
+    if zero_rows:
+        weights[::2], biases[::2] = 0.0, 0.0
+    unit = norm_weighted_transfer(matching, weights, biases if bias else None)
+    plain = piecewise_constant_transfer(matching, dtype=dtype)
+    assert torch.equal(unit.pi, plain.P.T)  # pi sums an aggregate (MTNN's R)
+    assert torch.equal(unit.pi @ unit.P, torch.eye(matching.n_coarse, dtype=dtype))  # bit for bit
+    rows = torch.cat([weights, biases[:, None]], dim=1) if bias else weights
+    d = torch.linalg.vector_norm(rows, dim=1)
+    d = torch.where(d > 0, d, 1.0)
+    torch.testing.assert_close(unit.scale, d)
+    # MTNN's formula, literally: P = D R^T (R D R^T)^{-1} with R = pi
+    D = torch.diag(d)
+    torch.testing.assert_close(unit.P, D @ unit.pi.T @ torch.linalg.inv(unit.pi @ D @ unit.pi.T))
+
+
+@SETTINGS
+@given(mate=involutions(), seed=st.integers(0, 2**16))
+def test_norm_weighted_projector_reproduces_positively_parallel_rows_with_their_bias(mate, seed):
+    """P pi keeps the rows [w_i, b_i] of an aggregate that are positive multiples of each other (as MTNN's docstring says)."""
+    matching = Matching.from_mate(mate)
+    rows = _parallel_rows(matching, seed, 5)
+    unit = norm_weighted_transfer(matching, rows[:, :4], rows[:, 4])
+    torch.testing.assert_close(unit.P @ (unit.pi @ rows), rows)
+
+
+def test_norm_weighted_is_the_scaled_variant_in_rescaled_coarse_coordinates():
+    """pi = diag(s) pi~ and P = P~ diag(s)^-1 with s the aggregates' summed norms (here without bias, as scaled)."""
+    matching = Matching.from_mate([3, 1, 4, 0, 2])
+    weights = torch.randn(5, 6, dtype=F64, generator=torch.Generator().manual_seed(1))
+    weighted, scaled = norm_weighted_transfer(matching, weights), scaled_transfer(matching, weights)
+    s = scaled.P.sum(dim=0)
+    torch.testing.assert_close(weighted.pi, s[:, None] * scaled.pi)
+    torch.testing.assert_close(weighted.P, scaled.P / s[None, :])
+
+
+def test_projections_registry_names_every_variant():
+    assert sorted(PROJECTIONS) == ["average", "norm-weighted", "scaled"]
+    weights = torch.randn(4, 3, dtype=F64)
+    matching = Matching.from_mate([1, 0, 2, 3])
+    assert torch.equal(PROJECTIONS["average"](matching, weights, None).P, piecewise_constant_transfer(matching, dtype=F64).P)
+    assert torch.equal(PROJECTIONS["scaled"](matching, weights, torch.ones(4, dtype=F64)).P, scaled_transfer(matching, weights).P)

@@ -1,7 +1,7 @@
 """Network transfers and coarse networks (SPEC §4, seed 000 §5 and §7).
 
 Identities checked: R_p P_p = I on parameters, <x, P_p x_c> = <x_c, R_g x>,
-DNN(P x_c) = DNN_c(x_c) (0/1 P with any elementwise activation, scaled P with
+DNN(P x_c) = DNN_c(x_c) (0/1 P with any elementwise activation, scaled and norm-weighted P with
 positively homogeneous ones), grad g_c(x_c) = R_g grad g(P x_c), the zero
 coarse change, and the errors on bad networks and dictionaries.
 """
@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.func import functional_call
 
-from msann.coarsening.matching import SIMILARITY_TOLERANCE, VISIT_ORDERS, Matching, cosine_similarity, heavy_edge_matching, piecewise_constant_transfer, scaled_transfer
-from msann.coarsening.network import CoarseningWarning, build_coarse_model, coarsen_network, plan_coarsening, plan_from_prolongations
+from msann.coarsening.mutual_best import MATCHINGS
+from msann.coarsening.matching import PROJECTIONS, SIMILARITY_TOLERANCE, VISIT_ORDERS, Matching, cosine_similarity, heavy_edge_matching, piecewise_constant_transfer, scaled_transfer
+from msann.coarsening.network import CoarseningOptions, CoarseningWarning, build_coarse_model, coarsen_network, plan_coarsening, plan_from_prolongations
 from msann.core.layers import LAYER_RULES
 from msann.core.smoothing import load_sgd_momentum_buffers, sgd_momentum_buffers
 from msann.core.transfer import LayerTransfer, transfer_from_prolongation
@@ -46,18 +47,19 @@ def _check_transfer_identities(model: nn.Sequential, plan) -> None:
 
 
 @SETTINGS
-@given(widths=fc_widths, threshold=st.floats(-1.0, 1.0), scaled=st.booleans(), bias=st.booleans(), seed=st.integers(0, 999))
-def test_parameter_identities_fully_connected(widths, threshold, scaled, bias, seed):
+@given(widths=fc_widths, threshold=st.floats(-1.0, 1.0), projection=st.sampled_from(sorted(PROJECTIONS)),
+       matching=st.sampled_from(sorted(MATCHINGS)), bias=st.booleans(), seed=st.integers(0, 999))
+def test_parameter_identities_fully_connected(widths, threshold, projection, matching, bias, seed):
     model = fc_net(widths, seed=seed, bias=bias)
-    _, plan = plan_quietly(model, threshold=threshold, scaled=scaled)
+    _, plan = plan_quietly(model, threshold=threshold, projection=projection, matching=matching)
     _check_transfer_identities(model, plan)
 
 
-@pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("projection", sorted(PROJECTIONS))
 @pytest.mark.parametrize("pool", [False, True])
-def test_parameter_identities_convolutional(scaled, pool):
+def test_parameter_identities_convolutional(projection, pool):
     model = conv_net(pool=pool)
-    _, plan = coarsen_network(model, threshold=-1.0, scaled=scaled)
+    _, plan = coarsen_network(model, threshold=-1.0, projection=projection)
     assert plan.coarse_widths == (3, 3, 4) and plan.layers[2].block == (4 if pool else 9)
     _check_transfer_identities(model, plan)
 
@@ -101,13 +103,14 @@ def test_fine_network_at_P_x_c_computes_the_coarse_network(activation):
     _assert_network_identity(model, plan, coarse, conv_input(pool=activation is nn.ReLU))
 
 
+@pytest.mark.parametrize("projection", ["scaled", "norm-weighted"])
 @pytest.mark.parametrize("activation", [nn.ReLU, nn.LeakyReLU, nn.Identity])
-def test_scaled_prolongation_is_exact_for_positively_homogeneous_activations(activation):
+def test_scaled_prolongation_is_exact_for_positively_homogeneous_activations(activation, projection):
     model = fc_net([3, 8, 7, 2], activation, seed=2)
-    coarse, plan = coarsen_network(model, threshold=-1.0, scaled=True)
+    coarse, plan = coarsen_network(model, threshold=-1.0, projection=projection)
     _assert_network_identity(model, plan, coarse, torch.randn(5, 3, dtype=F64))
     model = conv_net(activation)
-    coarse, plan = coarsen_network(model, threshold=-1.0, scaled=True)
+    coarse, plan = coarsen_network(model, threshold=-1.0, projection=projection)
     _assert_network_identity(model, plan, coarse, conv_input())
 
 
@@ -120,18 +123,21 @@ def test_scaled_prolongation_is_not_exact_for_tanh():
 
 
 @pytest.mark.parametrize(
-    ("make", "inputs", "scaled"),
+    ("make", "inputs", "projection", "matching"),
     [
-        (lambda: fc_net([3, 8, 7, 2], nn.Tanh), lambda: torch.randn(6, 3, dtype=F64), False),
-        (lambda: fc_net([3, 8, 7, 2], nn.ReLU), lambda: torch.randn(6, 3, dtype=F64), True),
-        (lambda: conv_net(nn.ReLU), conv_input, True),
-        (lambda: conv_net(nn.Sigmoid, pool=False), lambda: conv_input(pool=False), False),
+        (lambda: fc_net([3, 8, 7, 2], nn.Tanh), lambda: torch.randn(6, 3, dtype=F64), "average", "greedy"),
+        (lambda: fc_net([3, 8, 7, 2], nn.ReLU), lambda: torch.randn(6, 3, dtype=F64), "scaled", "greedy"),
+        (lambda: fc_net([3, 8, 7, 2], nn.ReLU), lambda: torch.randn(6, 3, dtype=F64), "norm-weighted", "mutual-best"),
+        (lambda: fc_net([3, 8, 7, 2], nn.Tanh), lambda: torch.randn(6, 3, dtype=F64), "average", "mutual-best"),
+        (lambda: conv_net(nn.ReLU), conv_input, "scaled", "greedy"),
+        (lambda: conv_net(nn.ReLU), conv_input, "norm-weighted", "greedy"),
+        (lambda: conv_net(nn.Sigmoid, pool=False), lambda: conv_input(pool=False), "average", "greedy"),
     ],
 )
-def test_coarse_gradient_is_the_restricted_fine_gradient(make, inputs, scaled):
+def test_coarse_gradient_is_the_restricted_fine_gradient(make, inputs, projection, matching):
     """g_c(x_c) = g(P x_c) for all x_c, so grad g_c(x_c) = R grad g(P x_c) (FAS consistency, tau = 0)."""
     model, data = make(), inputs()
-    coarse, plan = coarsen_network(model, threshold=-1.0, scaled=scaled)
+    coarse, plan = coarsen_network(model, threshold=-1.0, projection=projection, matching=matching)
     target = torch.randn(data.shape[0], 2 if data.ndim == 2 else 3, dtype=F64)
     x_c = {key: value.requires_grad_() for key, value in random_like(params(coarse), 3).items()}
     x = {key: value.detach().requires_grad_() for key, value in plan.prolong(x_c).items()}
@@ -166,10 +172,10 @@ def test_cuda_transfers_match_cpu():
 # --------------------------------------------------------------------------- corrections and momentum
 
 
-@pytest.mark.parametrize("scaled", [False, True])
-def test_zero_coarse_change_leaves_parameters_and_momentum_unchanged(scaled):
+@pytest.mark.parametrize("projection", sorted(PROJECTIONS))
+def test_zero_coarse_change_leaves_parameters_and_momentum_unchanged(projection):
     model = conv_net()
-    _, plan = coarsen_network(model, threshold=-1.0, scaled=scaled)
+    _, plan = coarsen_network(model, threshold=-1.0, projection=projection)
     for fine in (params(model), random_like(params(model), 4)):  # parameters, a momentum vector
         restricted = plan.restrict(fine)
         corrected = plan.correct(fine, restricted, restricted, alpha=0.7)
@@ -286,3 +292,17 @@ def test_parameter_dictionaries_must_match_the_plan():
         build_coarse_model(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.Linear(4, 2)), plan)
     assert "0       Linear    4 -> 2" in repr(plan)
     assert plan_coarsening(model, threshold=-1.0).coarse_widths == (2,)
+
+
+def test_scaled_is_the_former_spelling_of_projection_scaled():
+    assert CoarseningOptions(scaled=True).projection == "scaled" and CoarseningOptions(projection="scaled").scaled
+    assert CoarseningOptions().projection == "average" and not CoarseningOptions(projection="norm-weighted").scaled
+    model = fc_net([3, 8, 6, 2], seed=4)
+    old, new = plan_coarsening(model, threshold=-1.0, scaled=True), plan_coarsening(model, threshold=-1.0, projection="scaled")
+    assert all(torch.equal(a.P, b.P) and torch.equal(a.pi, b.pi) for a, b in zip(old.units, new.units))
+    with pytest.raises(ValueError, match=r"^scaled = True means projection = 'scaled'; .*got projection = 'norm-weighted'$"):
+        CoarseningOptions(scaled=True, projection="norm-weighted")
+    with pytest.raises(ValueError, match=r"projection.*average, norm-weighted, scaled"):
+        CoarseningOptions(projection="mean")
+    with pytest.raises(ValueError, match=r"matching.*greedy, mutual-best"):
+        CoarseningOptions(matching="best")

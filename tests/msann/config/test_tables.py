@@ -8,7 +8,8 @@ import pytest
 
 from msann.coarsening.graph import METHODS as GRAPH_METHODS
 from msann.coarsening.graph import STRATEGIES
-from msann.coarsening.matching import VISIT_ORDERS
+from msann.coarsening.matching import PROJECTIONS, VISIT_ORDERS
+from msann.coarsening.mutual_best import MATCHINGS
 from msann.coarsening.network import COARSENERS
 from msann.config import CORE_TABLES, HierarchyTable, ModelTable, TrainTable
 from msann.config.tables import TABLES
@@ -73,6 +74,8 @@ def choices(rule: Rule) -> list[str]:
     (ModelTable, "output_activation", ACTIVATIONS),
     (FasTable, "transfer", COARSENERS),
     (FasTable, "order", VISIT_ORDERS),
+    (FasTable, "projection", PROJECTIONS),
+    (FasTable, "matching", MATCHINGS),
     (FasTable, "cost_model", COST_MODELS),
     (FasTable, "architecture", ARCHITECTURES),
 ], ids=lambda value: value if isinstance(value, str) else getattr(value, "__name__", None))
@@ -89,7 +92,8 @@ def test_every_choice_key_of_the_tables_is_covered():
     """Every ``one of`` key of the core and FAS tables is in the test above (so that a new choice is checked too)."""
     covered = {("TrainTable", "optimizer"), ("HierarchyTable", "strategy"), ("HierarchyTable", "p_method"),
                ("HierarchyTable", "schedule"), ("HierarchyTable", "start"), ("HierarchyTable", "stage"), ("ModelTable", "activation"), ("ModelTable", "output_activation"),
-               ("FasTable", "transfer"), ("FasTable", "order"), ("FasTable", "cost_model"), ("FasTable", "architecture")}
+               ("FasTable", "transfer"), ("FasTable", "order"), ("FasTable", "cost_model"), ("FasTable", "architecture"),
+               ("FasTable", "projection"), ("FasTable", "matching")}
     found = {(table.__name__, field.name) for table in (*TABLES.values(), FasTable) for field in dataclasses.fields(table)
              if field.metadata["rule"].text.startswith("one of ")}
     assert found == covered

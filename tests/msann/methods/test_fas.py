@@ -5,26 +5,24 @@ What is asserted: FAS consistency (the tau-corrected coarse gradient at
 vanishes when ``x = P x_c``, a coarse visit without coarse steps changes
 nothing, FAS without coarse levels is SGD with momentum step for step, the
 work-unit accounting of seed 000's worked example, exact resumption, the
-networks' shapes, and clear errors before training.
+networks' shapes, and clear errors of the method's options (its recipes:
+``test_fas_recipe.py``).  The identities are checked for every coarsening
+option: seed 000's average and scaled projections, LLNL/MTNN's norm-weighted
+one and its mutual-best matching.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
-import json
 import math
-import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from msann.cli import main
 from msann.coarsening.graph import one_dimensional_map
-from msann.coarsening.network import CoarseningOptions, CoarseningWarning
-from msann.config import ConfigError, parse_config
+from msann.coarsening.network import CoarseningOptions
 from msann.core.cost import forward_macs
 from msann.core.driver import train
 from msann.core.metrics import field_errors
@@ -34,7 +32,10 @@ from msann.models.poisson_nets import poisson_cnn, poisson_fc
 
 pytestmark = pytest.mark.filterwarnings("ignore::msann.coarsening.network.CoarseningWarning")
 
-_COARSENING = ("threshold", "scaled", "order", "graph_method")
+_COARSENING = ("threshold", "scaled", "order", "graph_method", "projection", "matching")
+#: The coarsening options under test: seed 000's greedy matching with its two projections, and LLNL/MTNN's.
+_OPTIONS = [{"projection": "average"}, {"projection": "scaled"}, {"projection": "norm-weighted"},
+            {"projection": "norm-weighted", "matching": "mutual-best"}, {"projection": "average", "matching": "mutual-best"}]
 
 
 def FAS(model, **options):  # noqa: N802  (the method under test, with its coarsening options given flat)
@@ -90,10 +91,10 @@ def _warm_up(method, inputs, targets, steps=3):
 # --------------------------------------------------------------------------- FAS consistency
 
 
-@pytest.mark.parametrize("scaled", [False, True])
-def test_coarse_gradient_at_restriction_equals_restricted_fine_gradient(scaled):
+@pytest.mark.parametrize("options", _OPTIONS)
+def test_coarse_gradient_at_restriction_equals_restricted_fine_gradient(options):
     inputs, targets = _data()
-    method = FAS(_fc(), levels=1, threshold=-1.0, scaled=scaled, gamma_tau=1.0)
+    method = FAS(_fc(), levels=1, threshold=-1.0, gamma_tau=1.0, **options)
     _warm_up(method, inputs, targets)
     _down(method, 0)
     batch = (inputs[:8], targets[:8])
@@ -106,9 +107,10 @@ def test_coarse_gradient_at_restriction_equals_restricted_fine_gradient(scaled):
         torch.testing.assert_close(gradient, expected[name], rtol=0, atol=1e-13)
 
 
-def test_consistency_holds_on_the_second_coarse_level_with_the_finer_tau_term():
+@pytest.mark.parametrize("options", _OPTIONS[::2])
+def test_consistency_holds_on_the_second_coarse_level_with_the_finer_tau_term(options):
     inputs, targets = _data()
-    method = FAS(_fc(hidden=16), levels=2, threshold=-1.0, gamma_tau=1.0)
+    method = FAS(_fc(hidden=16), levels=2, threshold=-1.0, gamma_tau=1.0, **options)
     _warm_up(method, inputs, targets)
     _down(method, 0)
     method.set_tau_batch(1, [(inputs[:8], targets[:8]), (inputs[8:16], targets[8:16])])
@@ -128,11 +130,12 @@ def test_consistency_holds_on_the_second_coarse_level_with_the_finer_tau_term():
         torch.testing.assert_close(gradient, expected[name], rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("build, scaled", [(_fc, False), (_fc, True), (_cnn, False), (_cnn, True)])
-def test_tau_vanishes_when_the_fine_parameters_are_a_prolongation(build, scaled):
+@pytest.mark.parametrize("build", [_fc, _cnn])
+@pytest.mark.parametrize("options", _OPTIONS)
+def test_tau_vanishes_when_the_fine_parameters_are_a_prolongation(build, options):
     inputs, targets = _data(features=2 * 36, outputs=5) if build is _cnn else _data()
     shape = (2, 6, 6) if build is _cnn else None
-    method = FAS(build(), levels=1, threshold=-1.0, scaled=scaled, input_shape=shape)
+    method = FAS(build(), levels=1, threshold=-1.0, input_shape=shape, **options)
     prolonged = method.hierarchy[0].transfer.prolong(dict(method.hierarchy[1].model.named_parameters()))
     with torch.no_grad():
         for name, parameter in method.hierarchy[0].model.named_parameters():
@@ -330,84 +333,3 @@ def test_a_layer_too_narrow_for_the_depth_is_an_error_naming_the_level():
 def test_method_options_are_validated(option, value, message):
     with pytest.raises(ValueError, match=message):
         FAS(_fc(), levels=1, **{option: value})
-
-
-_RECIPE = {
-    "method": "fas",
-    "data": {"name": "poisson", "n_samples": 64, "grid_size": 8},
-    "train": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9},
-}
-
-
-@pytest.mark.parametrize("key, value, message", [
-    ("threshold", 1.5, r"\[fas\] threshold must be a number in \[-1, 1\]; got 1.5"),
-    ("threshold", -2, r"\[fas\] threshold must be a number in \[-1, 1\]; got -2"),
-    ("tau_batches", 0, r"\[fas\] tau_batches must be an integer >= 1; got 0"),
-    ("eta", 0.0, r"\[fas\] eta must be a positive finite number; got 0.0"),
-    ("eta", -1.5, r"\[fas\] eta must be a positive finite number; got -1.5"),
-    ("architecture", "rnn", r"\[fas\] architecture must be one of 'cnn', 'fc', 'resnet'; got 'rnn'"),
-])
-def test_recipe_errors_name_the_fas_key(key, value, message):
-    with pytest.raises(ConfigError, match=message):
-        parse_config({**_RECIPE, "fas": {key: value}}, source_name="r.toml")
-
-
-def test_recipe_cross_checks_name_both_tables():
-    with pytest.raises(ConfigError, match=r"\[train\] optimizer must be 'sgd' for method 'fas'"):
-        parse_config({**_RECIPE, "train": {"optimizer": "adam"}})
-    with pytest.raises(ConfigError, match=r"\[fas\] hidden = 4 is too narrow for \[hierarchy\] levels = 3"):
-        parse_config({**_RECIPE, "hierarchy": {"levels": 3}, "fas": {"hidden": 4}})
-    with pytest.raises(ConfigError, match=r"\[fas\] hidden = 12 must be divisible by 2\^levels = 8"):
-        parse_config({**_RECIPE, "hierarchy": {"levels": 3}, "fas": {"hidden": 12, "transfer": "graph"}})
-
-
-def test_a_model_table_is_refused_since_fas_builds_its_own_network():
-    with pytest.raises(ConfigError, match=r"table \[model\] is not used by method 'fas' \(it builds its own network"):
-        parse_config({**_RECIPE, "model": {"widths": [256, 256]}}, source_name="r.toml")
-
-
-def test_cli_reports_a_recipe_error_before_training(tmp_path, capsys):
-    recipe = tmp_path / "bad.toml"
-    recipe.write_text('method = "fas"\n[data]\nname = "poisson"\n[train]\noptimizer = "sgd"\n[fas]\ntau_batches = 0\n')
-    assert main(["run", str(recipe), "--out", str(tmp_path / "out"), "--quiet"]) == 2
-    assert "[fas] tau_batches must be an integer >= 1; got 0" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
-
-
-# --------------------------------------------------------------------------- the recipes
-
-
-@pytest.mark.parametrize("recipe, architecture", [("recipes/fas_poisson_fc.toml", ["--set", "fas.hidden=8"]),
-                                                  ("recipes/fas_poisson_cnn.toml", ["--set", "fas.hidden=8", "--set", "fas.channels=8",
-                                                                                    "--set", "fas.kernel=3", "--set", "fas.stride=1"])])
-def test_each_recipe_runs_with_tiny_overrides_and_writes_the_fas_summary(recipe, architecture, tmp_path, monkeypatch):
-    monkeypatch.setenv("MSANN_CACHE", str(tmp_path / "cache"))
-    plotted = []  # figures are msann.report's business (tested there); here they only cost seconds
-    monkeypatch.setattr("msann.experiment.plot_error_vs_cost", lambda records, path, **options: plotted.append(path))
-    monkeypatch.setattr("msann.experiment.plot_errors", lambda records, path, **options: plotted.append(path))
-    out = tmp_path / "out"
-    tiny = ["data.n_samples=40", "data.grid_size=8", "train.batch_size=4",
-            "train.cost_budget=40", "train.eval_points=3", "fas.rematch_every=1"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CoarseningWarning)
-        status = main(["run", recipe, "--device", "cpu", "--out", str(out), "--quiet",
-                       *[part for item in tiny for part in ("--set", item)], *architecture])
-    assert status == 0
-    assert plotted[-2:] == [out / "error_vs_cost.png", out / "errors.png"]
-    runs = json.loads((out / "summary.json").read_text())["runs"]
-    assert [run["label"] for run in runs] == ["1-level SGD", "FAS 2 levels", "FAS 3 levels", "FAS 4 levels",
-                                              "FAS 2 levels, graph P"]
-    for run in runs:
-        assert {"best_val_l2", "best_val_linf", "best_train_l2", "best_train_linf", "work_units", "wall_seconds"} <= set(run)
-        assert math.isfinite(run["best_train_l2"]) and run["best_train_linf"] >= math.sqrt(run["best_train_l2"]) * 0.999
-        assert math.isfinite(run["best_val_l2"]) and run["best_val_l2"] <= run["initial_val_mse"]
-        assert run["work_units"] == pytest.approx(run["total_cost"] / 4)
-        assert run["work_units"] >= 10
-    with (out / "errors.csv").open() as file:
-        rows = list(csv.DictReader(file))
-    assert set(rows[0]) == {"label", "cost", "val_l2", "val_linf", "val_rel_l2", "train_l2", "train_linf", "train_rel_l2"}
-    for run in runs:
-        mine = [row for row in rows if row["label"] == run["label"]]
-        assert float(mine[0]["cost"]) == 0.0 and float(mine[-1]["cost"]) == run["total_cost"]
-        assert min(float(row["val_l2"]) for row in mine) == run["best_val_l2"]
-        assert min(float(row["train_linf"]) for row in mine) == run["best_train_linf"]
