@@ -18,7 +18,7 @@ import numpy as np
 
 from graphprolong.checks import check_positive, check_real
 
-__all__ = ["OPTIONAL_SUMMARY_KEYS", "RunRecord", "SUMMARY_KEYS"]
+__all__ = ["OPTIONAL_SUMMARY_KEYS", "RunRecord", "SUMMARY_KEYS", "TIMED_KEYS", "untimed"]
 
 #: Keys of every run entry in ``summary.json``, in the order written.
 SUMMARY_KEYS = (
@@ -32,6 +32,21 @@ SUMMARY_KEYS = (
     "wall_seconds",
     "params",
 )
+
+#: Keys of a run's ``summary.json`` entry that are measured times, or depend on them (``to_baseline``: its seconds
+#: and the error at the baseline's seconds): two runs of one configuration differ there and nowhere else.
+TIMED_KEYS = ("wall_seconds", "seconds_to_tenth", "evaluation_seconds", "checkpoint_seconds",
+              "to_baseline.seconds", "to_baseline.baseline_seconds", "to_baseline.error_at_baseline_seconds")
+
+
+def untimed(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``summary.json`` run entry without its :data:`TIMED_KEYS` (to compare a resumed run with an uninterrupted one)."""
+    kept = {key: value for key, value in entry.items() if key not in TIMED_KEYS}
+    if isinstance(kept.get("to_baseline"), Mapping):
+        kept["to_baseline"] = {key: value for key, value in kept["to_baseline"].items()
+                               if f"to_baseline.{key}" not in TIMED_KEYS}
+    return kept
+
 
 #: Keys of :data:`SUMMARY_KEYS` that files written by older versions lack (derived, so read without them).
 OPTIONAL_SUMMARY_KEYS = ("cost_to_tenth_note",)

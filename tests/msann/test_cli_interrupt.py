@@ -24,13 +24,13 @@ import torch
 
 from msann.cli import EXIT_STATUSES
 from msann.core.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from msann.report.records import untimed
 
 from .test_cli import ONE_RUN
 
 RECIPE = ONE_RUN.format(budget=4000.0)  # the kill test of test_cli.py, with a budget that outlasts ten kills
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 KILLS = 10
-WALL_CLOCK = {"wall_seconds", "seconds_to_tenth"}
 
 
 def _command(recipe: Path, out: Path, *extra: str, every: str = "1e-9") -> list[str]:
@@ -39,11 +39,9 @@ def _command(recipe: Path, out: Path, *extra: str, every: str = "1e-9") -> list[
 
 
 def _comparable(out: Path) -> tuple[list, list]:
-    """The summary without wall-clock values and the checkpoint period, and the history's (label, cost, error) rows."""
-    runs = json.loads((out / "summary.json").read_text())["runs"]
+    """The summary without its timed values (:data:`msann.report.records.TIMED_KEYS`) and the checkpoint period, and the history's (label, cost, error) rows."""
+    runs = [untimed(run) for run in json.loads((out / "summary.json").read_text())["runs"]]
     for run in runs:
-        for key in WALL_CLOCK:
-            run.pop(key)
         run["params"]["train"].pop("checkpoint_every")
     rows = [line.split(",")[:3] for line in (out / "history.csv").read_text().splitlines()]
     return runs, rows

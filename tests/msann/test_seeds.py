@@ -11,6 +11,7 @@ import pytest
 from msann.config import ConfigError, check_seeds, expand_seeds, load_config, parse_seeds, seed_label
 from msann.experiment import run_experiment
 from msann.report import RunRecord, compare_to, read_summary, seed_table
+from msann.report.records import untimed
 from msann.report.seeds import band, spread
 
 RECIPE = """
@@ -188,3 +189,11 @@ def test_a_sweep_over_seeds_tables_every_configuration_by_median_and_spread(tmp_
     assert all(row["seeds"] == [0, 1] and row["baseline"] == "default" for row in rows)
     assert "| L=1 gamma=1 k=2 | 2 |" in capsys.readouterr().out
     assert not (tmp_path / "out" / "sweep.md").exists()  # the seeds table is the sweep's table
+
+
+def test_a_seed_loop_resumed_after_it_finished_retrains_nothing_and_reports_the_same(tmp_path):
+    config = _config(tmp_path, "seeds = [0, 1]")
+    first = run_experiment(config, tmp_path / "out", device="cpu", progress=False, plot_every_run=False)
+    again = run_experiment(config, tmp_path / "out", device="cpu", progress=False, plot_every_run=False, resume=True)
+    assert [untimed(run.summary_entry()) for run in again] == [untimed(run.summary_entry()) for run in first]
+    assert [run.history for run in again] == [run.history for run in first]  # seconds too: read from the checkpoints
