@@ -129,6 +129,8 @@ class RunConfig:
         changed) so that the new loader's defaults apply.
         """
         values = self.to_dict()
+        if not method_spec(self.method).uses_model:  # its [model] is the unused default, which parse_run refuses
+            values.pop("model")
         if "data.name" in changes and changes["data.name"] != self.data["name"]:
             values["data"] = {"name": self.data["name"]}
         for key, value in changes.items():

@@ -197,3 +197,15 @@ def test_a_seed_loop_resumed_after_it_finished_retrains_nothing_and_reports_the_
     again = run_experiment(config, tmp_path / "out", device="cpu", progress=False, plot_every_run=False, resume=True)
     assert [untimed(run.summary_entry()) for run in again] == [untimed(run.summary_entry()) for run in first]
     assert [run.history for run in again] == [run.history for run in first]  # seconds too: read from the checkpoints
+
+
+def test_runs_of_a_method_without_a_model_table_repeat_over_seeds_too():
+    from msann.config import parse_config
+
+    tree = {"method": "fas", "data": {"name": "poisson", "n_samples": 40, "grid_size": 8},
+            "fas": {"hidden": 8, "hidden_layers": 1}, "hierarchy": {"levels": 1},
+            "train": {"optimizer": "sgd", "batch_size": 4}}
+    config = parse_config(tree)
+    runs = expand_seeds(config.runs, (0, 2))
+    assert [run.train.seed for run in runs] == [0, 2] and all(run.method == "fas" for run in runs)
+    assert runs[1].replace(**{"train.lr": 0.5}).train.lr == 0.5
