@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -49,7 +50,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-__all__ = ["AGREE_EVERY", "DEFAULT_TIMEOUT", "PATIENT_TIMEOUT", "agree", "all_gather", "alone", "average_gradients", "average_tensors",
+__all__ = ["AGREE_EVERY", "DEFAULT_TIMEOUT", "CollectiveError", "PATIENT_TIMEOUT", "agree", "all_gather", "alone", "average_gradients", "average_tensors",
            "average_value", "barrier", "check_divisible", "data_parallel_rank", "data_parallel_size", "gather_batches", "init_from_environment",
            "is_distributed", "is_main_process", "launched", "local_device", "main_only", "portable", "rank", "reset_agreement", "shard_batches", "shutdown", "world_size"]
 
@@ -64,6 +65,22 @@ T = TypeVar("T")
 
 _STATE: dict[str, Any] = {"objects": None, "patient": None, "alone": 0, "flags": None, "proposed": (False, False),
                           "boundaries": 0}
+
+
+class CollectiveError(dist.DistError):
+    """A collective failed: another rank died (its connection closed) or did not answer within the timeout."""
+
+
+def _collective(function: Callable, *args: Any, **options: Any) -> Any:
+    """``function(*args, **options)``, a ``torch.distributed`` collective; a failure becomes a one-line :class:`CollectiveError`."""
+    try:
+        return function(*args, **options)
+    except RuntimeError as error:
+        if isinstance(error, CollectiveError):
+            raise
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        detail = re.sub(r"^\[[^\]]*\]\s*", "", lines[0]).split(". This is typically")[0].rstrip(".")
+        raise CollectiveError(f"{function.__name__} failed on rank {rank()} of {world_size()}: {detail}") from error
 
 
 def launched() -> bool:
@@ -185,7 +202,7 @@ def average_tensors(tensors: Sequence[torch.Tensor]) -> None:
             stop, save = _STATE["proposed"]
             pieces.append(torch.tensor([float(stop), float(save and rank() == 0)], device=members[0].device, dtype=members[0].dtype))
         flat = torch.cat(pieces)
-        dist.all_reduce(flat)
+        _collective(dist.all_reduce, flat)
         if number == 0:
             flags = flat[-2:].detach()
             _STATE["flags"] = flags if _STATE["flags"] is None else torch.maximum(_STATE["flags"].to(flags), flags)
@@ -215,7 +232,7 @@ def gather_batches(batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list
         whole = []
         for tensor in pair:
             parts = [torch.empty_like(tensor) for _ in range(size)]
-            dist.all_gather(parts, tensor.contiguous())
+            _collective(dist.all_gather, parts, tensor.contiguous())
             whole.append(torch.cat(parts))
         gathered.append(tuple(whole))
     return gathered
@@ -238,7 +255,7 @@ def average_value(value: float) -> float:
     if data_parallel_size() == 1:
         return value
     tensor = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(tensor, group=_STATE["objects"])
+    _collective(dist.all_reduce, tensor, group=_STATE["objects"])
     return float(tensor) / data_parallel_size()
 
 
@@ -288,7 +305,7 @@ def main_only(function: Callable[[], T]) -> T:
             outcome[0] = (True, function())
         except Exception as error:  # handed to every rank, then raised everywhere
             outcome[0] = (False, portable(error))
-    dist.broadcast_object_list(outcome, src=0, group=_STATE["objects"])
+    _collective(dist.broadcast_object_list, outcome, src=0, group=_STATE["objects"])
     succeeded, value = outcome[0]
     if not succeeded:
         raise value
@@ -298,7 +315,7 @@ def main_only(function: Callable[[], T]) -> T:
 def barrier() -> None:
     """Wait for every rank (nothing without a process group)."""
     if is_distributed():
-        dist.barrier(group=_STATE["objects"])
+        _collective(dist.barrier, group=_STATE["objects"])
 
 
 def all_gather(value: T, *, patient: bool = False) -> list[T]:
@@ -309,5 +326,5 @@ def all_gather(value: T, *, patient: bool = False) -> list[T]:
     if not is_distributed():
         return [value]
     values: list = [None] * world_size()
-    dist.all_gather_object(values, value, group=_STATE["patient"] if patient else _STATE["objects"])
+    _collective(dist.all_gather_object, values, value, group=_STATE["patient"] if patient else _STATE["objects"])
     return values

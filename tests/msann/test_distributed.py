@@ -87,7 +87,7 @@ line_search = true
 kappa = 0.01
 """
 
-RECIPES = {"msann": MSANN.format(budget=1200.0), "fas": FAS.format(method="fas"), "mgopt": MGOPT}
+RECIPES = {"msann": MSANN.format(budget=500.0), "fas": FAS.format(method="fas"), "mgopt": MGOPT}
 #: Steps after which the 2-rank FAS run stops with a checkpoint that one process resumes.
 STOP_AFTER = 12
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
@@ -202,10 +202,12 @@ def _sweep_rows(out: Path) -> list[dict]:
     return [{key: value for key, value in row.items() if "seconds" not in key} for row in rows]
 
 
-def test_a_sweep_spread_over_two_ranks_gives_the_single_process_table(tmp_path):
+def test_a_sweep_spread_over_two_ranks_gives_the_single_process_table(tmp_path, monkeypatch):
+    for name in ("plot_error_vs_cost", "plot_errors"):  # figures cost seconds here and are msann.report's business
+        monkeypatch.setattr(f"msann.experiment.{name}", lambda *args, **options: None)
     recipe = tmp_path / "msann.toml"
-    recipe.write_text(MSANN.format(budget=600.0))
-    grid = ["--gamma", "1", "--levels", "0,1", "--k", "1,2"]
+    recipe.write_text(MSANN.format(budget=200.0))
+    grid = ["--gamma", "1", "--levels", "1", "--k", "1,2,4"]  # and the default run: 4 runs
     spread = subprocess.run(_torchrun("sweep", str(recipe), "--out", str(tmp_path / "two"), *grid, port=_free_port()),
                             cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=240)
     assert spread.returncode == 0, spread.stderr[-2000:]
@@ -253,7 +255,8 @@ def test_killing_one_rank_ends_the_job_in_bounded_time_and_one_process_resumes(t
             job.kill()
             job.wait()
     assert job.returncode != 0 and ended < 60
-    assert "SIGKILL" in stderr or "rank" in stderr, stderr[-2000:]
+    # The surviving rank says why in one line, unless torchrun's SIGTERM (after its own report of the SIGKILL) came first.
+    assert "msann run (rank 0 of 2): another rank failed" in stderr or "Signal 15 (SIGTERM)" in stderr, stderr[-2000:]
     assert main(["run", str(recipe), "--out", str(out), "--resume", "--device", "cpu", "--threads", "1", "--quiet",
                  "--set", "train.checkpoint_every=0.2"]) == EXIT_STATUSES["ok"]
     summary = json.loads((out / "summary.json").read_text())["runs"][0]
