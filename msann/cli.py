@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="msann", description="Multilevel (MsANN) training of autoencoders from TOML recipes.",
         epilog="exit status: 0 done, 1 internal error, 2 invalid input (before any training), 3 diverged, "
-               "4 file-system error, 5 out of memory, 130 interrupted (Ctrl-C saves a checkpoint; continue with --resume)")
+               "4 file-system error, 5 out of memory, 6 another rank failed (torchrun), "
+               "130 interrupted (Ctrl-C saves a checkpoint; continue with --resume)")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train every run of a recipe; write summary.json, history.csv, plots")
     _add_common(run_parser)
