@@ -266,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     where = ""
     try:
+        if not args.dist_timeout > 0:
+            raise ValueError(f"--dist-timeout must be > 0 seconds; got {args.dist_timeout}")
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun's environment (torch is imported only then)
             from .core import distributed
 

@@ -50,9 +50,11 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-__all__ = ["AGREE_EVERY", "DEFAULT_TIMEOUT", "CollectiveError", "PATIENT_TIMEOUT", "agree", "all_gather", "alone", "average_gradients", "average_tensors",
-           "average_value", "barrier", "check_divisible", "data_parallel_rank", "data_parallel_size", "gather_batches", "init_from_environment",
-           "is_distributed", "is_main_process", "launched", "local_device", "main_only", "portable", "rank", "reset_agreement", "shard_batches", "shutdown", "world_size"]
+__all__ = ["AGREE_EVERY", "DEFAULT_TIMEOUT", "PATIENT_TIMEOUT", "agree", "all_gather", "alone", "average_gradients",
+           "average_tensors", "average_value", "barrier", "check_divisible", "CollectiveError", "data_parallel_rank",
+           "data_parallel_size", "gather_batches", "init_from_environment", "is_distributed", "is_main_process",
+           "launched", "local_device", "main_only", "portable", "rank", "reset_agreement", "shard_batches",
+           "shutdown", "world_size"]
 
 #: Seconds a collective waits for the other ranks before the job fails (``msann --dist-timeout``).
 DEFAULT_TIMEOUT = 600.0
@@ -67,7 +69,7 @@ _STATE: dict[str, Any] = {"objects": None, "patient": None, "alone": 0, "flags":
                           "boundaries": 0}
 
 
-class CollectiveError(dist.DistError):
+class CollectiveError(getattr(dist, "DistError", RuntimeError)):  # torch builds without distributed support lack DistError
     """A collective failed: another rank died (its connection closed) or did not answer within the timeout."""
 
 
