@@ -200,13 +200,17 @@ def average_tensors(tensors: Sequence[torch.Tensor]) -> None:
         groups.setdefault((tensor.device, tensor.dtype), []).append(tensor)
     for number, members in enumerate(groups.values()):
         pieces = [tensor.reshape(-1) for tensor in members]
-        if number == 0:
+        if number == 0:  # two flags, filled by kernels only when set: no host-device copy, no synchronisation per step
+            flags = torch.zeros(2, device=members[0].device, dtype=members[0].dtype)
             stop, save = _STATE["proposed"]
-            pieces.append(torch.tensor([float(stop), float(save and rank() == 0)], device=members[0].device, dtype=members[0].dtype))
+            for position, flag in enumerate((stop, save and rank() == 0)):
+                if flag:
+                    flags[position].fill_(1.0)
+            pieces.append(flags)
         flat = torch.cat(pieces)
         _collective(dist.all_reduce, flat)
         if number == 0:
-            flags = flat[-2:].detach()
+            flags = flat[-2:].clone()  # not a view: it would keep the whole buffer alive
             _STATE["flags"] = flags if _STATE["flags"] is None else torch.maximum(_STATE["flags"].to(flags), flags)
             flat = flat[:-2]
         flat.div_(size)
