@@ -3,7 +3,7 @@
 Three launches, each of 2 processes, keep these tests under a minute on two
 cores: one ``torch.multiprocessing`` spawn trains MsANN, FAS and MG/Opt
 data-parallel (and leaves a FAS checkpoint midway, resumed here by one
-process); one ``torchrun`` sweep of 4 runs is compared with the same sweep in
+process, and resumes one process's); one ``torchrun`` sweep of 4 runs is compared with the same sweep in
 one process; one ``torchrun`` run is killed (one rank, SIGKILL) and resumed by
 one process.  Each 2-rank result must hold the same parameters on both ranks,
 bit for bit, and equal one process's run on the same global minibatches to
@@ -132,6 +132,8 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
             torch.save({"method": method.state_dict(), "history": result.history, "summary": method.summary_fields(result)},
                        folder / f"{name}-rank{rank}.pt")
         _train(folder / "fas.toml", rank=rank, world=world, checkpoint=folder / "stopped.pt", max_steps=STOP_AFTER)
+        method, _ = _train(folder / "fas.toml", rank=rank, world=world, checkpoint=folder / "single.pt", resume=True)
+        torch.save(method.state_dict(), folder / f"resumed-rank{rank}.pt")  # one process's checkpoint, resumed by 2 ranks
     finally:
         distributed.shutdown()
 
@@ -171,6 +173,7 @@ def test_two_ranks_hold_identical_parameters_equal_to_one_process_for_every_meth
     for name, text in RECIPES.items():
         (tmp_path / f"{name}.toml").write_text(text)
     references = {name: _train(tmp_path / f"{name}.toml") for name in RECIPES}  # also fills the Poisson cache
+    _train(tmp_path / "fas.toml", checkpoint=tmp_path / "single.pt", max_steps=STOP_AFTER)
     multiprocessing.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     for name, (method, result) in references.items():
         ranks = [torch.load(tmp_path / f"{name}-rank{rank}.pt", weights_only=False) for rank in range(2)]
@@ -190,6 +193,10 @@ def test_two_ranks_hold_identical_parameters_equal_to_one_process_for_every_meth
     resumed, result = _train(tmp_path / "fas.toml", checkpoint=tmp_path / "resumed.pt", resume=True)
     _assert_tensors(resumed.state_dict(), references["fas"][0].state_dict(), exact=False, where="resumed fas")
     assert result.total_cost == references["fas"][1].total_cost
+    # And one process's checkpoint, resumed by 2 ranks, too.
+    resumed = [torch.load(tmp_path / f"resumed-rank{rank}.pt", weights_only=False) for rank in range(2)]
+    _assert_tensors(resumed[1], resumed[0], exact=True, where="fas resumed by 2 ranks")
+    _assert_tensors(resumed[0], references["fas"][0].state_dict(), exact=False, where="fas resumed by 2 ranks")
 
 
 def _torchrun(*argv: str, port: int) -> list[str]:
