@@ -16,7 +16,9 @@ that fold case) are refused before any run trains, naming both labels.  The
 temporary files of atomic writes that a killed run left behind
 (``.NAME.XXXX.tmp``, :func:`graphprolong.io.atomic_write_bytes`) are removed
 from the output folder and from a run's folder when that run starts; two
-processes must therefore not write into one output folder at once.
+processes must therefore not write into one output folder at once (the ranks
+of one ``torchrun`` job coordinate: rank 0 alone clears and writes the output
+folder, see ``parallel`` of :func:`run_experiment`).
 
 ``[data]`` options ``path`` and ``directory`` given as relative paths are
 resolved against the recipe file's folder (not the working directory).
