@@ -12,6 +12,16 @@ is reported as one line naming the file and the key, with exit status 2,
 before any training starts.  A diverging run stops with exit status 3 and
 keeps its last good checkpoint.
 
+Several processes (:mod:`msann.core.distributed`)::
+
+    torchrun --nproc_per_node=4 -m msann.cli run recipes/fas_poisson_fc.toml --out results/fas
+    torchrun --nproc_per_node=4 -m msann.cli sweep recipes/one_object.toml --out results/sweep
+
+``msann run`` trains each run data-parallel on all ranks (``--parallel
+data``); ``msann sweep`` gives whole runs to the ranks in turn (``--parallel
+runs``).  Rank 0 prints and writes the reports; every rank's error line names
+its rank.
+
 Exit statuses (every failure is one line on stderr; ``--debug`` shows the
 traceback instead):
 
@@ -24,6 +34,9 @@ traceback instead):
 3    a run diverged (NaN or inf); its last good checkpoint, if any, is kept
 4    a file-system error during the run (disk full, permissions changed, ...)
 5    out of memory (host or GPU)
+6    under ``torchrun``: another rank died, or a collective waited longer than
+     ``--dist-timeout``; the last checkpoint is kept: continue with
+     ``--resume``, on any number of ranks
 130  interrupted (Ctrl-C / SIGINT): the running run saves a checkpoint at its
      next safe point (between two events of the cycle) and stops; continue
      with ``--resume``.  A second Ctrl-C stops at once, without saving.
@@ -36,6 +49,7 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import time
@@ -50,7 +64,8 @@ from .experiment import check_output_folder
 __all__ = ["EXIT_STATUSES", "build_parser", "main"]
 
 #: Exit status by outcome (the table of the module docstring).
-EXIT_STATUSES = {"ok": 0, "internal": 1, "input": 2, "diverged": 3, "filesystem": 4, "memory": 5, "interrupted": 130}
+EXIT_STATUSES = {"ok": 0, "internal": 1, "input": 2, "diverged": 3, "filesystem": 4, "memory": 5, "distributed": 6,
+                 "interrupted": 130}
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +82,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice; 1 is fastest on a shared machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no table")
+    parser.add_argument("--parallel", choices=("data", "runs"), default=None,
+                        help="under torchrun: 'data' trains every run on all ranks (global minibatches split over them), "
+                             "'runs' gives whole runs to the ranks in turn (default: data for run, runs for sweep)")
+    parser.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="under torchrun: seconds a rank waits for the others before the job fails (default: 600)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error instead of one line")
 
@@ -75,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="msann", description="Multilevel (MsANN) training of autoencoders from TOML recipes.",
         epilog="exit status: 0 done, 1 internal error, 2 invalid input (before any training), 3 diverged, "
-               "4 file-system error, 5 out of memory, 130 interrupted (Ctrl-C saves a checkpoint; continue with --resume)")
+               "4 file-system error, 5 out of memory, 6 another rank failed (torchrun), "
+               "130 interrupted (Ctrl-C saves a checkpoint; continue with --resume)")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train every run of a recipe; write summary.json, history.csv, plots")
     _add_common(run_parser)
@@ -142,7 +163,8 @@ def _run_command(args: argparse.Namespace) -> int:
 
     config, out = _load(args)
     started = time.perf_counter()
-    records = run_experiment(config, out, device=args.device, resume=args.resume, progress=_progress(args))
+    records = run_experiment(config, out, device=args.device, resume=args.resume, progress=_progress(args),
+                             parallel=args.parallel or "data")
     if not args.quiet and config.seeds:
         print((out / "seeds.md").read_text())
         print(f"wrote {out / 'seeds.md'}, {out / 'seeds.json'}, {out / 'seeds.png'}, {out / 'summary.json'}, {out / 'history.csv'}")
@@ -153,6 +175,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _sweep_command(args: argparse.Namespace) -> int:
+    from .core.distributed import is_main_process
     from .experiment import run_experiment
     from .report import write_sweep
 
@@ -161,11 +184,15 @@ def _sweep_command(args: argparse.Namespace) -> int:
              for name in ("gamma", "levels", "k")}
     runs = expand_sweep(config, **lists)
     records = run_experiment(config, out, runs=runs, device=args.device, resume=args.resume, progress=_progress(args),
-                             plot_title=f"{config.name}: sweep", plot_every_run=False)
+                             plot_title=f"{config.name}: sweep", plot_every_run=False, parallel=args.parallel or "runs")
     if config.seeds:  # the seeds table (median and spread of every configuration) is the sweep's table
         if not args.quiet:
             print((out / "seeds.md").read_text())
             print(f"wrote {out / 'seeds.md'}, {out / 'seeds.json'}, {out / 'seeds.png'}, {out / 'summary.json'}")
+        return 0
+    if args.quiet:  # every rank but rank 0 is quiet (main)
+        if is_main_process():
+            write_sweep(out, records, title=f"{config.name}: sweep")
         return 0
     write_sweep(out, records, title=f"{config.name}: sweep")
     if not args.quiet:
@@ -212,23 +239,55 @@ def _outcome(error: BaseException) -> tuple[str, str]:
         return "diverged", f"diverged: {error}"
     if isinstance(error, (ConfigError, CheckpointError)):
         return "input", f"error: {error}"
+    distributed = _distributed_outcome(error)
+    if distributed is not None:
+        return distributed
     return common_outcome(error, memory_hint="use a smaller [train] batch_size, smaller [data] sizes or narrower [model] widths")
 
 
+def _distributed_outcome(error: BaseException) -> tuple[str, str] | None:
+    """A failure of the process group (a dead peer, a timeout), or None; torch.distributed is imported only when in use."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is None or not isinstance(error, getattr(distributed, "DistError", ())):
+        return None
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return "distributed", (f"another rank failed or did not answer within --dist-timeout ({first}); the last checkpoint is "
+                           f"kept: continue with --resume, on any number of ranks")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (:data:`EXIT_STATUSES`)."""
+    """Run the command line; return the exit status (:data:`EXIT_STATUSES`).
+
+    Under ``torchrun`` every rank runs it: it joins the process group first
+    (:func:`msann.core.distributed.init_from_environment`); only rank 0 prints.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    where = ""
     try:
+        if not args.dist_timeout > 0:
+            raise ValueError(f"--dist-timeout must be > 0 seconds; got {args.dist_timeout}")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun's environment (torch is imported only then)
+            from .core import distributed
+
+            distributed.init_from_environment(device=args.device, timeout=args.dist_timeout)
+            where = f" (rank {distributed.rank()} of {distributed.world_size()})"
+            args.quiet = args.quiet or not distributed.is_main_process()
         with _stop_on_interrupt():
             return args.handler(args)
     except (Exception, KeyboardInterrupt) as error:
         if args.debug:
             raise
         outcome, message = _outcome(error)
-        print(f"msann {args.command}: {message}", file=sys.stderr)
+        print(f"msann {args.command}{where}: {message}", file=sys.stderr)
         return EXIT_STATUSES[outcome]
+    finally:
+        if where:
+            from .core import distributed
+
+            distributed.shutdown()
+
 
 
 if __name__ == "__main__":  # pragma: no cover

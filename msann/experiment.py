@@ -16,7 +16,9 @@ that fold case) are refused before any run trains, naming both labels.  The
 temporary files of atomic writes that a killed run left behind
 (``.NAME.XXXX.tmp``, :func:`graphprolong.io.atomic_write_bytes`) are removed
 from the output folder and from a run's folder when that run starts; two
-processes must therefore not write into one output folder at once.
+processes must therefore not write into one output folder at once (the ranks
+of one ``torchrun`` job coordinate: rank 0 alone clears and writes the output
+folder, see ``parallel`` of :func:`run_experiment`).
 
 ``[data]`` options ``path`` and ``directory`` given as relative paths are
 resolved against the recipe file's folder (not the working directory).
@@ -43,6 +45,8 @@ from graphprolong.io import check_output_folder as check_writable_folder
 
 from .config import ConfigError, ExperimentConfig, RunConfig, check_seeds, check_sizes, expand_seeds
 from .core.checkpoint import CHECKPOINT_NAME
+from .core.distributed import (all_gather, alone, barrier, check_divisible, data_parallel_rank, data_parallel_size,
+                               is_main_process, local_device, portable, rank, world_size)
 from .core.driver import train
 from .core.metrics import metric, task_metric
 from .data.standardize import original_units
@@ -51,10 +55,13 @@ from .device import DEVICES, resolve_device
 from .methods import method_spec
 from .report import RunRecord, compare_to, plot_error_vs_cost, plot_errors, write_errors, write_seed_report, write_summary
 
-__all__ = ["DEVICES", "OUTPUT_RANGES", "PATH_OPTIONS", "TRAINING_EVALUATION_SIZE", "check_output_folder", "check_run_folders",
+__all__ = ["DEVICES", "OUTPUT_RANGES", "PARALLEL_MODES", "PATH_OPTIONS", "TRAINING_EVALUATION_SIZE", "check_output_folder", "check_run_folders",
            "check_target_range", "load_run_data", "remove_stale_temporaries", "resolve_device", "run_experiment", "run_slug"]
 
 logger = logging.getLogger(__name__)
+
+#: How the ranks of ``torchrun`` share the work: every run data-parallel on all ranks, or whole runs spread over them.
+PARALLEL_MODES = ("data", "runs")
 
 #: At most this many training examples are evaluated beside the validation set.
 TRAINING_EVALUATION_SIZE = 1000
@@ -163,13 +170,14 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
     method = method_spec(run.method).build(run, dataset, device)
     logger.info("%s: %r", run.label, method.hierarchy)
     stream = MinibatchStream(dataset.train_inputs, dataset.train_targets, batch_size=run.train.batch_size,
-                             seed=run.train.seed, device=device)
+                             seed=run.train.seed, device=device, rank=data_parallel_rank(), world_size=data_parallel_size())
     validation = (torch.as_tensor(dataset.val_inputs, device=device), torch.as_tensor(dataset.val_targets, device=device))
     size = min(TRAINING_EVALUATION_SIZE, len(dataset.val_inputs), len(dataset.train_inputs))
     training = (torch.as_tensor(dataset.train_inputs[:size], device=device),
                 torch.as_tensor(dataset.train_targets[:size], device=device))
     params = run.to_dict()
-    remove_stale_temporaries(folder)
+    if data_parallel_rank() == 0:  # the rank that writes the run's checkpoints
+        remove_stale_temporaries(folder)
     train_table = run.train
     result = train(
         method, stream, validation, training=training, metrics=original_units(metric(task_metric(dataset)), dataset),
@@ -181,6 +189,7 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
         stage_growth=run.hierarchy.stage_growth,
     )
     extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device),
+             **({"ranks": data_parallel_size()} if data_parallel_size() > 1 else {}),
              "evaluation_seconds": result.evaluation_seconds, "checkpoint_seconds": result.checkpoint_seconds,
              **method.summary_fields(result)}
     # The checkpoint's fingerprint keeps the device as configured (so "auto" resumes anywhere); the report names the real one.
@@ -201,6 +210,7 @@ def run_experiment(
     plot_every_run: bool = True,
     on_run: Callable[[RunRecord], None] | None = None,
     seeds: Sequence[int] | None = None,
+    parallel: str = "data",
 ) -> list[RunRecord]:
     """Train every run (default: ``config.runs``) and write the report files to ``out_dir``.
 
@@ -218,7 +228,19 @@ def run_experiment(
     checkpoint reached its budget is not retrained: it continues (a no-op)
     from the checkpoint.  ``summary.json`` is rewritten after every run; the
     plot too unless ``plot_every_run`` is false (then once, at the end).
+
+    Under ``torchrun`` (:mod:`msann.core.distributed`), ``parallel`` says how
+    the ranks share the work (:data:`PARALLEL_MODES`): ``"data"`` trains every
+    run on all ranks, each on its slice of every global minibatch
+    (``[train] batch_size`` must be divisible by the number of ranks);
+    ``"runs"`` gives whole runs to the ranks in turn (run ``i`` to rank
+    ``i mod N``), each trained by its rank alone, and gathers the records
+    when all are done (the report files are then written once, at the end).
+    Rank 0 alone writes the report files; every rank returns the same records.
+    Without ``torchrun`` both modes are the same.
     """
+    if parallel not in PARALLEL_MODES:
+        raise ValueError(f"parallel must be one of {', '.join(PARALLEL_MODES)}; got {parallel!r}")
     runs = list(config.runs if runs is None else runs)
     source = str(config.path) if config.path is not None else config.name
     seeds = config.seeds if seeds is None else seeds
@@ -248,27 +270,70 @@ def run_experiment(
         datasets.append(dataset)
         name = device if device != "auto" or run.train.device == "auto" else run.train.device
         try:
-            devices.append(resolve_device(name))
+            devices.append(local_device(resolve_device(name)))
         except ValueError as error:
             where = "--device" if name == device and device != "auto" else f"[train] device (run {run.label!r})"
             raise ConfigError(source, f"{where}: {error}") from None
+        if parallel == "data":
+            try:
+                check_divisible(run.train.batch_size, what=f"[train] batch_size (run {run.label!r})")
+            except ValueError as error:
+                raise ConfigError(source, str(error)) from None
     records: list[RunRecord] = []
     baselines: dict[int, RunRecord] = {}
-    remove_stale_temporaries(out_dir)
-    for position, (run, dataset, chosen, slug) in enumerate(zip(runs, datasets, devices, slugs)):
-        record = _train_run(run, dataset, chosen, out_dir / "runs" / slug, resume=resume, progress=progress)
+    barrier()  # every rank's checks (and their probe files) are done before rank 0 clears temporaries
+    if is_main_process():
+        remove_stale_temporaries(out_dir)
+    progress = progress if is_main_process() else False
+    folders = [out_dir / "runs" / slug for slug in slugs]
+    spread = _train_spread(runs, datasets, devices, folders, resume=resume, progress=progress) if parallel == "runs" else None
+    for position, (run, dataset, chosen, folder) in enumerate(zip(runs, datasets, devices, folders)):
+        record = spread[position] if spread is not None else _train_run(run, dataset, chosen, folder, resume=resume,
+                                                                         progress=progress)
         if seeds:
             record.extra["group"] = groups[position]
         baseline = baselines.setdefault(run.train.seed if seeds else 0, record)
         record.extra["to_baseline"] = compare_to(record, baseline)
         records.append(record)
-        write_summary(out_dir, recipe=config.source, runs=records)
-        write_errors(out_dir, records)
-        if plot_every_run or position == len(runs) - 1:
-            plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=plot_title or config.name)
-            plot_errors(records, out_dir / "errors.png", title=plot_title or config.name)
-        if seeds and (plot_every_run or position == len(runs) - 1):
-            write_seed_report(out_dir, records, title=plot_title or config.name)
+        plot = (plot_every_run and spread is None) or position == len(runs) - 1
+        if is_main_process():
+            _write_reports(out_dir, config, records, plot=plot, seeds=bool(seeds), title=plot_title or config.name)
         if on_run is not None:
             on_run(record)
     return records
+
+
+def _write_reports(out_dir: Path, config: ExperimentConfig, records: list[RunRecord], *, plot: bool, seeds: bool,
+                   title: str) -> None:
+    """The report files of the runs so far (``plot``: the figures and the seeds report too)."""
+    write_summary(out_dir, recipe=config.source, runs=records)
+    write_errors(out_dir, records)
+    if plot:
+        plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=title)
+        plot_errors(records, out_dir / "errors.png", title=title)
+    if seeds and plot:
+        write_seed_report(out_dir, records, title=title)
+
+
+def _train_spread(runs: Sequence[RunConfig], datasets: Sequence[Dataset], devices: Sequence[torch.device],
+                  folders: Sequence[Path], *, resume: bool, progress: bool | None) -> list[RunRecord]:
+    """Train run ``i`` on rank ``i mod N``, alone (no collective inside a run); every rank's records, in run order.
+
+    A rank whose run fails stops training; once every rank is done, every
+    rank raises the error of the lowest failing rank.
+    """
+    mine: dict = {}
+    failure = None
+    with alone():
+        try:
+            for position in range(rank(), len(runs), world_size()):
+                mine[position] = _train_run(runs[position], datasets[position], devices[position], folders[position],
+                                            resume=resume, progress=progress)
+        except (Exception, KeyboardInterrupt) as error:  # raised on every rank below, after the gather
+            failure = portable(error)
+    shares = all_gather((mine, failure), patient=True)
+    for _, error in shares:
+        if error is not None:
+            raise error
+    gathered = {position: record for share, _ in shares for position, record in share.items()}
+    return [gathered[position] for position in range(len(runs))]

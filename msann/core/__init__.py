@@ -11,6 +11,8 @@
 - :mod:`~msann.core.metrics`: the errors of each task;
 - :mod:`~msann.core.driver` and :mod:`~msann.core.checkpoint`: the training
   loop, its cost accounting and its checkpoints.
+- :mod:`~msann.core.distributed`: data-parallel training under ``torchrun``
+  (the process group, gradient averages, rank-0 writes).
 """
 
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, DivergenceError, load_checkpoint, save_checkpoint

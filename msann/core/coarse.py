@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .distributed import average_tensors
 from .level import Level
 from .smoothing import load_sgd_momentum_buffers, sgd_momentum_buffers
 from .transfer import load_parameters, parameters_of
@@ -55,7 +56,11 @@ def correct_level(fine: Level, coarse: Level, *, alpha: float, alpha_momentum: f
 
 
 def mean_gradient(model: torch.nn.Module, objective: Callable, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """``mean_i grad objective(B_i)`` with respect to ``model``'s parameters, by name (zero for frozen ones)."""
+    """``mean_i grad objective(B_i)`` with respect to ``model``'s parameters, by name (zero for frozen ones).
+
+    Under ``torchrun`` the means are averaged over the ranks (each holds its
+    slices of the minibatches): the gradient of the global minibatches.
+    """
     names, parameters = zip(*model.named_parameters())
     trainable = [p for p in parameters if p.requires_grad]
     sums = [torch.zeros_like(p) for p in parameters]
@@ -64,6 +69,7 @@ def mean_gradient(model: torch.nn.Module, objective: Callable, batches: Sequence
         for total, parameter in zip(sums, parameters):
             if parameter.requires_grad:
                 total.add_(next(gradients))
+    average_tensors(sums)
     return {name: total / len(batches) for name, total in zip(names, sums)}
 
 

@@ -26,6 +26,12 @@ non-finite loss or validation error stops the run with
 :class:`~msann.core.checkpoint.DivergenceError`, and the last good
 checkpoint is left untouched (the message says when none was written yet).
 
+Under ``torchrun`` (:mod:`msann.core.distributed`) every rank runs this loop
+in step: losses are checked over the global minibatches, rank 0 alone reads
+and writes the checkpoint (the others receive its state, or wait for the
+write), and the ranks agree when to save and to stop.  A checkpoint holds no
+state of the number of ranks: it resumes on any.
+
 Interruption.  :func:`request_stop` (called by the ``msann`` CLI's SIGINT
 handler) sets a flag that the loop checks between events, at the same safe
 points as the periodic checkpoints: the loop then saves a checkpoint and
@@ -50,6 +56,7 @@ from graphprolong.checks import check_positive, check_positive_int
 from ..report import CostGrid
 from .checkpoint import DivergenceError, fingerprint, first_non_finite, resume_state, save_checkpoint
 from .cycle import matching_up, per_level, training_events
+from .distributed import agree, average_tensors, main_only, reset_agreement
 from .interrupt import TrainingInterrupted, clear_stop, request_stop, running, stop_requested, training_active
 from .method import MultilevelMethod
 from .metrics import mse_errors
@@ -142,6 +149,7 @@ class _Training:
     def check_losses(self) -> None:
         if self.losses:
             values = torch.stack(self.losses)
+            average_tensors([values])  # under torchrun: the global minibatches' losses, so every rank stops alike
             if not bool(torch.isfinite(values).all()):
                 raise DivergenceError(
                     f"{self.label}: the training loss became {float(values[~torch.isfinite(values)][0])} near cost "
@@ -179,8 +187,9 @@ class _Training:
             )
         began = time.perf_counter()
         self.state["seconds"] = self.seconds()
-        save_checkpoint(self.path, {"fingerprint": self.fingerprint, "method": method_state, "stream": self.stream.state_dict(),
-                                    "grid": self.grid.state_dict(), "loop": self.state})
+        state = {"fingerprint": self.fingerprint, "method": method_state, "stream": self.stream.state_dict(),
+                 "grid": self.grid.state_dict(), "loop": self.state}
+        main_only(lambda: save_checkpoint(self.path, state))  # rank 0 writes; the other ranks wait for it
         self.state["checkpoint_seconds"] += time.perf_counter() - began
 
     def charge(self, cost: float) -> None:
@@ -330,7 +339,7 @@ def train(
                      visits=visits, step_costs=step_costs,
                      grid=grid, path=path, run_fingerprint=run_fingerprint, label=label,
                      evaluate=_evaluator(method, metrics, validation, training), on_evaluate=on_evaluate)
-    saved = resume_state(path, run_fingerprint) if (resume and path is not None) else None
+    saved = main_only(lambda: resume_state(path, run_fingerprint)) if (resume and path is not None) else None  # rank 0 reads
     if saved is not None:
         loop.resume(saved)
     return _run(loop, cost_budget=cost_budget, label=label, progress=progress, max_steps=max_steps,
@@ -341,6 +350,7 @@ def _run(loop: _Training, *, cost_budget: float, label: str, progress: bool | No
          checkpoint_every: float) -> TrainResult:
     if stop_requested():  # asked to stop before this run trained: nothing to save
         raise TrainingInterrupted(label, loop.state["cost"], None)
+    reset_agreement()
     with running():
         return _loop(loop, cost_budget=cost_budget, label=label, progress=progress, max_steps=max_steps,
                      checkpoint_every=checkpoint_every)
@@ -361,13 +371,14 @@ def _loop(loop: _Training, *, cost_budget: float, label: str, progress: bool | N
             if not complete:
                 continue
             loop.advance()
-            if stop_requested():
+            stop, due = agree(stop=stop_requested(), save=time.perf_counter() - last_save >= checkpoint_every)  # alike on every rank
+            if stop:
                 loop.save()
                 raise TrainingInterrupted(label, state["cost"], loop.path)
             if max_steps is not None and steps_here >= max_steps:
                 loop.save()
                 return loop.result()
-            if loop.path is not None and time.perf_counter() - last_save >= checkpoint_every:
+            if loop.path is not None and due:
                 loop.save()
                 last_save = time.perf_counter()
     if not state["history"] or state["history"][-1][0] != state["cost"]:

@@ -27,6 +27,9 @@ class TrainingInterrupted(Exception):
         where = f"checkpoint saved to {checkpoint}; continue with --resume" if checkpoint else "no checkpoint is written"
         super().__init__(f"{label}: interrupted at cost {cost:.6g}; {where}")
 
+    def __reduce__(self):  # raised on every rank of torchrun when one rank's run was interrupted
+        return (type(self), (self.label, self.cost, self.checkpoint))
+
 
 def request_stop() -> None:
     """Ask every running :func:`train` loop to save a checkpoint and stop at its next safe point (signal-safe)."""

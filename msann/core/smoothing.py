@@ -5,8 +5,10 @@ parameters, with its own state (:func:`make_smoother`).  :func:`smoothing_step`
 is the single place where a level's parameters move during smoothing: the
 method supplies the level's objective (MsANN: the fine loss; FAS: the coarse
 loss minus the tau term; MG/Opt: the same plus its proximal term), the step
-does ``zero_grad``, ``backward`` and ``step``.  A data-parallel gradient
-average belongs between ``backward`` and ``step``, here and nowhere else.
+does ``zero_grad``, ``backward``, the data-parallel gradient average
+(:func:`msann.core.distributed.average_gradients`: one flattened
+``all_reduce`` over the ranks of ``torchrun``, nothing with one process) and
+``step``, here and nowhere else.
 
 SGD momentum is part of the state a coarse-level correction transfers
 (seed 000 §6.1.2): :func:`sgd_momentum_buffers` and
@@ -21,6 +23,8 @@ import torch
 from torch import nn
 
 from graphprolong.checks import check_choice, check_positive
+
+from .distributed import average_gradients
 
 __all__ = ["SMOOTHERS", "load_sgd_momentum_buffers", "make_smoother", "sgd_momentum_buffers", "smoothing_step"]
 
@@ -61,11 +65,15 @@ def smoothing_step(smoother: torch.optim.Optimizer, objective: Callable[[], tupl
     """One step of ``smoother`` on ``objective``; returns the step's data loss, detached.
 
     ``objective()`` returns ``(loss to minimise, data loss to log)``; they are
-    the same tensor when the level's objective is its data loss.
+    the same tensor when the level's objective is its data loss.  Under
+    ``torchrun`` the gradients are averaged over the ranks before the step
+    (each rank's loss is the mean over its slice of the global minibatch), and
+    the data loss returned is this rank's.
     """
     smoother.zero_grad(set_to_none=True)
     loss, data = objective()
     loss.backward()
+    average_gradients(smoother)
     smoother.step()
     return data.detach()
 

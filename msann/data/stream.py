@@ -55,6 +55,12 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
         Seed of the shuffling.
     device : torch.device or str
         Where the data and the batches live.
+    rank, world_size : int
+        Data parallelism (:mod:`msann.core.distributed`): every rank draws the
+        same global minibatches and is served its contiguous slice of
+        ``batch_size / world_size`` examples (``batch_size`` must be divisible
+        by ``world_size``).  The state is the global position, so a stream
+        resumes on any number of ranks.  Default: one rank, the whole batch.
 
     Examples
     --------
@@ -74,6 +80,8 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
         batch_size: int,
         seed: int,
         device: torch.device | str = "cpu",
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.device = torch.device(device)
         self._inputs = _device_tensor("inputs", inputs, self.device)
@@ -88,6 +96,13 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
         if self.batch_size > count:
             raise ValueError(f"batch_size must be <= N = {count} examples; got batch_size = {batch_size}")
         self.seed = check_positive_int("seed", seed, minimum=0)
+        self.world_size = check_positive_int("world_size", world_size)
+        if self.batch_size % self.world_size:
+            raise ValueError(f"batch_size must be divisible by the number of ranks (every rank takes an equal slice of "
+                             f"each global minibatch); got batch_size = {batch_size} with world_size = {world_size}")
+        if not 0 <= rank < self.world_size:
+            raise ValueError(f"rank must lie in [0, world_size = {world_size}); got rank = {rank}")
+        self.rank = rank
         self.n_examples = int(count)
         self._rng = np.random.default_rng(self.seed)
         self.epoch = 0
@@ -110,7 +125,14 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
         return inputs, targets
 
     def next_index(self) -> torch.Tensor:
-        """The example indices of the next minibatch; the stream advances exactly as ``next(stream)`` does."""
+        """The example indices of the next minibatch (this rank's slice); the stream advances exactly as ``next(stream)`` does."""
+        index = self._next_global_index()
+        if self.world_size == 1:
+            return index
+        share = self.batch_size // self.world_size
+        return index[self.rank * share : (self.rank + 1) * share]
+
+    def _next_global_index(self) -> torch.Tensor:
         pieces = []
         needed = self.batch_size
         while needed:
@@ -186,9 +208,10 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
         self.position = position
 
     def __repr__(self) -> str:
+        shard = f", rank={self.rank}, world_size={self.world_size}" if self.world_size > 1 else ""
         return (
             f"MinibatchStream(n_examples={self.n_examples}, batch_size={self.batch_size}, "
-            f"epoch={self.epoch}, position={self.position}, device={self.device})"
+            f"epoch={self.epoch}, position={self.position}, device={self.device}{shard})"
         )
 
 

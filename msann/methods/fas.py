@@ -35,7 +35,10 @@ Work units (seed 000 §8).  A smoothing step costs ``relative_cost_l x b``;
 ``down(l)`` charges the tau work, ``m b (relative_cost_l + relative_cost_{l+1})``
 (one fine and one coarse forward+backward per tau minibatch).  So ``C(t) / b``
 is in work units: 1 WU = one forward+backward of one minibatch on the finest
-network.  Relative costs (:data:`msann.core.cost.COST_MODELS`) are fixed when
+network.  Under ``torchrun`` (:mod:`msann.core.distributed`) a minibatch is the
+global one, whose slices the ranks share: costs and work units are the same
+as one process's, and tau and the matchings come from gradients averaged over
+the ranks and from identical weights, so every rank holds the same parameters.  Relative costs (:data:`msann.core.cost.COST_MODELS`) are fixed when
 the hierarchy is built.  Errors are the task's (:mod:`msann.core.metrics`).
 """
 
@@ -52,6 +55,7 @@ from graphprolong.checks import check_choice, check_positive, check_positive_int
 from ..coarsening.hierarchy import build_network_hierarchy, load_network_hierarchy, network_hierarchy_state
 from ..coarsening.network import COARSENERS, CoarseningOptions, coarsen
 from ..core.cost import COST_MODELS
+from ..core.distributed import data_parallel_size, gather_batches, shard_batches
 from ..core.method import Descent, MultilevelMethod
 from ..core.metrics import best_errors
 from ..core.coarse import correct_level, first_order_term, mean_gradient, restrict_level
@@ -227,7 +231,7 @@ class FAS(MultilevelMethod):
         """One SGD+momentum step on level ``level``'s objective; returns the minibatch MSE (detached)."""
         if level > self._top and not self.hierarchy[level].state["tau_batch"]:
             raise RuntimeError(f"level {level} needs its tau batch first: smooth it after down({level - 1})")
-        self._batch_size = int(inputs.shape[0])
+        self._batch_size = int(inputs.shape[0]) * data_parallel_size()  # the global minibatch: work units count it
         return smoothing_step(self.hierarchy[level].smoother, lambda: self._objective(level, inputs, targets))
 
     def down(self, level: int, stream) -> Descent:
@@ -299,13 +303,24 @@ class FAS(MultilevelMethod):
                 "level_widths": [list(t.fine_widths) for t in transfers] + ([list(transfers[-1].coarse_widths)] if transfers else [])}
 
     # -- checkpoints -----------------------------------------------------------------
+    #: Level-state keys that hold minibatches: checkpoints store them whole (the global minibatches under torchrun).
+    batch_keys = ("tau_batch",)
+
     def state_dict(self) -> dict:
-        """Everything to resume exactly: the hierarchy (networks, operators, smoothers, per-level state), cycle count, RNG."""
-        return {**network_hierarchy_state(self.hierarchy), "cycle": self._cycle, "rematching": self._rematching,
+        """Everything to resume exactly: the hierarchy (networks, operators, smoothers, per-level state), cycle count, RNG.
+
+        Under ``torchrun`` every rank must call it (the kept minibatches are gathered whole).
+        """
+        state = network_hierarchy_state(self.hierarchy)
+        state["levels"] = [{key: gather_batches(value) if key in self.batch_keys and value else value for key, value in saved.items()}
+                           for saved in state["levels"]]
+        return {**state, "cycle": self._cycle, "rematching": self._rematching,
                 "batch_size": self._batch_size, "rng": self._rng.bit_generator.state, "top": self._top}
 
     def load_state_dict(self, state: dict) -> None:
         load_network_hierarchy(self.hierarchy, state, coarsener=COARSENERS[self.transfer], install=self._install, device=self.device)
+        for level in self.hierarchy:  # this rank's slices of the stored minibatches, on any number of ranks
+            level.state.update({key: shard_batches(level.state[key]) for key in self.batch_keys if level.state.get(key)})
         self._cycle, self._rematching = int(state["cycle"]), bool(state["rematching"])
         self._batch_size, self._top = state["batch_size"], int(state["top"])
         self._rng.bit_generator.state = state["rng"]

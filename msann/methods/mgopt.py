@@ -27,7 +27,9 @@ Correction.  ``e = P_p (xb* - xb_k)`` and ``x <- x + alpha e`` with a fixed
 over the sample: ``alpha, alpha / 2, ...`` until
 ``f(x + alpha e) <= f(x) + c alpha <grad f, e>`` and ``f(x + alpha e) < f(x)``.
 A rejected correction leaves the parameters and the smoother's state exactly
-as they were.  Accepted and rejected corrections and the gate's decisions are
+as they were.  Under ``torchrun`` the gate's gradient and the line search's
+losses are averaged over the ranks (global minibatches), so every rank takes
+the same decisions.  Accepted and rejected corrections and the gate's decisions are
 counted in ``summary.json``.
 """
 
@@ -39,6 +41,7 @@ import torch
 
 from graphprolong.checks import check_choice, check_positive, check_positive_int
 
+from ..core.distributed import average_value
 from ..core.transfer import load_parameters, parameters_of
 from ..options import Rule, at_least, check_rule
 from .fas import FAS
@@ -105,6 +108,8 @@ class MGOpt(FAS):
         for level in self.hierarchy:
             level.state["corrected"] = False
 
+    batch_keys = ("tau_batch", "sample")
+
     def _objective(self, level: int, inputs: torch.Tensor, targets: torch.Tensor):
         objective, data = super()._objective(level, inputs, targets)
         anchor = self.hierarchy[level - 1].state["restricted"] if level > self._top else None  # a nested stage's top: no proximal term
@@ -127,8 +132,8 @@ class MGOpt(FAS):
 
     def _sample_objective(self, level: int) -> float:
         batches = self.hierarchy[level].state["sample"]
-        with torch.no_grad():
-            return sum(float(self._objective(level, x, y)[0]) for x, y in batches) / len(batches)
+        with torch.no_grad():  # averaged over the ranks of torchrun: every rank accepts or rejects alike
+            return average_value(sum(float(self._objective(level, x, y)[0]) for x, y in batches) / len(batches))
 
     def up(self, level: int, stream) -> float:
         """The correction, with a fixed step or Armijo backtracking; returns the line search's work."""
