@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of issues 3-5 as one prepared run, for a task that is lent a
+# The GPU checks of issues 3-5 and 15 as one prepared run, for a task that is lent a
 # GPU machine (torch with CUDA installed, no package registry).
 #
 # Here, first (wheels the GPU image lacks; .whl/ is git-ignored):
@@ -25,7 +25,9 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output
 # Issue 3 first (the one open): >= 300x at n = 4096 and n = 16384 converged in 60 s, then the 65536 stretch
 # (float32: P alone is 65536 x 16384, 8.6 GB in float64, and trust regions keeps about ten such arrays).
 step prolong_large 200 python3 bench/prolong_speed.py --large --device cuda --ref-max-time 60 --ours-max-time 60 --out "$out"
-step prolong_stretch 100 python3 bench/prolong_large.py --device cuda --dtype float32 --sides 128 --s 1 --max-time 60 --repeats 1 --json "$out/prolong_stretch.json"
-step cuda_tests 100 python3 -m pytest -q -p no:cacheprovider tests -k "cuda or CUDA"
-step fas_speed 80 python3 bench/fas_speed.py --device cuda --cycles 10
-step msann_throughput 90 python3 bench/msann_throughput.py --device cuda --json "$out/msann_throughput.json"
+step prolong_stretch 80 python3 bench/prolong_large.py --device cuda --dtype float32 --sides 128 --s 1 --max-time 60 --repeats 1 --json "$out/prolong_stretch.json"
+step cuda_tests 90 python3 -m pytest -q -p no:cacheprovider tests -k "cuda or CUDA"
+step fas_speed 70 python3 bench/fas_speed.py --device cuda --cycles 10
+step msann_throughput 80 python3 bench/msann_throughput.py --device cuda --json "$out/msann_throughput.json"
+# Issue 15: one GPU with and without the torchrun wrapper (its overhead); the limits above sum to 580 s.
+step distributed_overhead 60 python3 bench/distributed_overhead.py --device cuda --ranks 1 --json "$out/distributed_overhead.json"
