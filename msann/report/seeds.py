@@ -194,12 +194,13 @@ def band(runs: Sequence[RunRecord], column: int, *, points: int = 120) -> tuple[
     """``(x, median, low, high)`` of the runs' errors on a common log grid of cost (``column`` 0) or seconds (2).
 
     Every run's history is read as a step function (each logged error holds
-    until the next); the grid runs from the smallest positive logged abscissa
-    to the *shortest* run's end, so that every seed is defined everywhere.
+    until the next, and a finished run keeps its final error: what it would
+    hand a user at that time); the grid runs from the smallest positive
+    logged abscissa to the *longest* run's end.
     """
     points = check_positive_int("points", points)
     positive = [point[column] for run in runs for point in run.history if point[column] > 0]
-    end = min(run.history[-1][column] for run in runs)
+    end = max(run.history[-1][column] for run in runs)
     if not positive or end <= min(positive):
         return (np.empty(0),) * 4
     x = np.geomspace(min(positive), end, points)

@@ -6,6 +6,7 @@ import json
 import math
 import time
 
+import numpy as np
 import pytest
 
 from msann.config import ConfigError, check_seeds, expand_seeds, load_config, parse_seeds, seed_label
@@ -149,12 +150,15 @@ def test_spread_and_the_seed_table_give_median_min_max_and_how_many_got_there():
     assert rows[1]["cost_to_baseline"]["reached"] == 3
 
 
-def test_bands_hold_every_seed_as_a_step_function_up_to_the_shortest_run():
+def test_bands_hold_every_seed_as_a_step_function_and_a_finished_run_at_its_final_error():
     runs = [_record(f"r{seed}", [(0.0, 1.0, 0.0), (10.0, 0.5 - 0.1 * seed, 1.0), (20.0, 0.2, 2.0 + seed)]) for seed in range(3)]
     x, median, low, high = band(runs, 2, points=50)
-    assert x[-1] == pytest.approx(2.0) and x[0] == pytest.approx(1.0)
-    assert list(median[:-1]) == [0.4] * 49 and list(low[:-1]) == [0.3] * 49 and list(high[:-1]) == [0.5] * 49
-    assert (low[-1], median[-1], high[-1]) == (0.2, 0.3, 0.4)  # at 2 s only seed 0 has logged its last point
+    assert x[-1] == pytest.approx(4.0) and x[0] == pytest.approx(1.0)  # up to the longest run's end
+    before = x < 2.0
+    assert set(median[before]) == {0.4} and set(low[before]) == {0.3} and set(high[before]) == {0.5}
+    at = np.flatnonzero(x >= 2.0)[0]  # from 2 s seed 0 has logged its last point, and holds it
+    assert (low[at], median[at], high[at]) == (0.2, 0.3, 0.4)
+    assert (low[-1], median[-1], high[-1]) == (0.2, 0.2, 0.2)  # at 4 s every seed has finished
 
 
 def test_seed_lists_parse_and_bad_ones_are_refused_naming_the_rule_and_value(tmp_path):
