@@ -47,8 +47,8 @@ DOCUMENTED_KEYS = [
     "label", "final_val_mse", "initial_val_mse", "cost_to_tenth", "seconds_to_tenth", "cost_to_tenth_note",
     "total_cost", "wall_seconds", "params",
 ]
-#: Extra keys that msann.experiment adds to every MsANN run.
-MSANN_EXTRAS = {"steps", "cycles", "device"}
+#: Extra keys that msann.experiment adds to every MsANN run (msann/report/files.py documents them too).
+MSANN_EXTRAS = {"steps", "cycles", "device", "evaluation_seconds", "checkpoint_seconds", "to_baseline"}
 
 DATA = """
 [data]
