@@ -149,8 +149,8 @@ def _print_runs(records, out: Path) -> None:
         print(f"{record.label:<24} {record.final_val_mse:>14.4e} {_figure(tenth, '%.4g'):>13} {record.total_cost:>11.5g} "
               f"{record.wall_seconds:>9.1f} {_figure(reach.get('cost'), '%.5g'):>18} {_figure(reach.get('seconds'), '%.2f'):>15}")
     if len(records) > 1:
-        print(f"to 1st final: first reaching {records[0].label!r}'s final val MSE {records[0].final_val_mse:.4e} (interpolated "
-              f"between logged points; training seconds leave out evaluations and checkpoints); '-' = not reached")
+        print(f"to 1st final: first reaching the final val MSE of {records[0].label!r}, {records[0].final_val_mse:.4e} "
+              f"(interpolated between logged points; training seconds leave out evaluations and checkpoints); '-' = not reached")
     print(f"wrote {out / 'summary.json'}, {out / 'history.csv'}, {out / 'errors.csv'}, {out / 'error_vs_cost.png'}, {out / 'errors.png'}")
 
 
