@@ -154,6 +154,12 @@ def _print_runs(records, out: Path) -> None:
     print(f"wrote {out / 'summary.json'}, {out / 'history.csv'}, {out / 'errors.csv'}, {out / 'error_vs_cost.png'}, {out / 'errors.png'}")
 
 
+def _print_seeds(out: Path) -> None:
+    """The seeds table (median [min-max] over the seeds of every run) and the files written."""
+    print((out / "seeds.md").read_text())
+    print(f"wrote {out / 'seeds.md'}, {out / 'seeds.json'}, {out / 'seeds.png'}, {out / 'summary.json'}, {out / 'history.csv'}")
+
+
 def _figure(value: float | None, form: str) -> str:
     return "-" if value is None else form % value
 
@@ -166,8 +172,7 @@ def _run_command(args: argparse.Namespace) -> int:
     records = run_experiment(config, out, device=args.device, resume=args.resume, progress=_progress(args),
                              parallel=args.parallel or "data")
     if not args.quiet and config.seeds:
-        print((out / "seeds.md").read_text())
-        print(f"wrote {out / 'seeds.md'}, {out / 'seeds.json'}, {out / 'seeds.png'}, {out / 'summary.json'}, {out / 'history.csv'}")
+        _print_seeds(out)
     elif not args.quiet:
         _print_runs(records, out)
         print(f"{len(records)} run(s) in {time.perf_counter() - started:.1f} s")
@@ -187,8 +192,7 @@ def _sweep_command(args: argparse.Namespace) -> int:
                              plot_title=f"{config.name}: sweep", plot_every_run=False, parallel=args.parallel or "runs")
     if config.seeds:  # the seeds table (median and spread of every configuration) is the sweep's table
         if not args.quiet:
-            print((out / "seeds.md").read_text())
-            print(f"wrote {out / 'seeds.md'}, {out / 'seeds.json'}, {out / 'seeds.png'}, {out / 'summary.json'}")
+            _print_seeds(out)
         return 0
     if args.quiet:  # every rank but rank 0 is quiet (main)
         if is_main_process():

@@ -18,7 +18,7 @@ import numpy as np
 
 from graphprolong.checks import check_positive, check_real
 
-__all__ = ["OPTIONAL_SUMMARY_KEYS", "RunRecord", "SUMMARY_KEYS", "TIMED_KEYS", "untimed"]
+__all__ = ["OPTIONAL_SUMMARY_KEYS", "RunRecord", "SUMMARY_KEYS", "TIMED_KEYS", "first_reach", "step_index", "untimed"]
 
 #: Keys of every run entry in ``summary.json``, in the order written.
 SUMMARY_KEYS = (
@@ -184,15 +184,12 @@ class RunRecord:
         cost = check_real("cost", cost)
         if cost < 0.0:
             raise ValueError(f"cost must be >= 0; got cost = {cost!r}")
-        costs = [point[0] for point in self.history]
-        index = int(np.searchsorted(costs, cost, side="right")) - 1
-        return self.history[index][1]
+        return self.history[int(step_index(self.history, 0, cost))][1]
 
     def value_at_seconds(self, seconds: float) -> float:
         """The error at training seconds ``seconds``: the last logged value at or before them (the initial one before any)."""
         seconds = check_real("seconds", seconds)
-        index = max(int(np.searchsorted([point[2] for point in self.history], seconds, side="right")) - 1, 0)
-        return self.history[index][1]
+        return self.history[int(step_index(self.history, 2, seconds))][1]
 
     def summary_entry(self) -> dict[str, Any]:
         """This run's entry of ``summary.json`` (non-finite floats become ``None``)."""
@@ -209,6 +206,19 @@ class RunRecord:
         }
         entry.update(self.extra)
         return entry
+
+
+def step_index(history: Sequence[tuple[float, float, float]], column: int, at: float | np.ndarray) -> np.ndarray:
+    """Index of the logged point in force at abscissa ``at`` (``column`` 0: cost, 2: seconds), for one or many ``at``.
+
+    A history is a step function: each logged error holds until the next,
+    and the last one for ever after; before the first point, the first.
+
+    >>> int(step_index([(0.0, 1.0, 0.0), (10.0, 0.5, 2.0)], 2, 1.5))
+    0
+    """
+    abscissae = np.array([point[column] for point in history], dtype=float)
+    return np.maximum(np.searchsorted(abscissae, at, side="right") - 1, 0)
 
 
 def first_reach(history: Sequence[tuple[float, float, float]], target: float) -> tuple[float, float] | None:

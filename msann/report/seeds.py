@@ -31,7 +31,7 @@ import numpy as np
 from graphprolong.checks import check_positive_int
 
 from ..atomic import write_atomically
-from .records import RunRecord, _checked_runs, _finite_or_none, first_reach
+from .records import RunRecord, _checked_runs, _finite_or_none, first_reach, step_index
 
 __all__ = ["INTERPOLATION", "band", "compare_to", "group_of", "plot_seed_bands", "seed_markdown", "seed_table", "spread",
            "write_seed_report"]
@@ -204,14 +204,8 @@ def band(runs: Sequence[RunRecord], column: int, *, points: int = 120) -> tuple[
     if not positive or end <= min(positive):
         return (np.empty(0),) * 4
     x = np.geomspace(min(positive), end, points)
-    values = np.array([[_step_value(run.history, column, value) for value in x] for run in runs])
+    values = np.array([np.array([point[1] for point in run.history])[step_index(run.history, column, x)] for run in runs])
     return x, np.median(values, axis=0), values.min(axis=0), values.max(axis=0)
-
-
-def _step_value(history: Sequence[tuple[float, float, float]], column: int, at: float) -> float:
-    abscissae = [point[column] for point in history]
-    index = max(int(np.searchsorted(abscissae, at, side="right")) - 1, 0)
-    return history[index][1]
 
 
 def plot_seed_bands(runs: Sequence[RunRecord], path: str | os.PathLike, *, title: str | None = None, dpi: int = 150) -> Path:
