@@ -265,7 +265,7 @@ def run_experiment(
     devices = []
     for run in runs:
         dataset = load_run_data(run, source=source, cache=cache, base=base)
-        check_sizes(run, dimension=dataset.dimension, unit_shape=dataset.unit_shape)
+        check_sizes(run, dimension=dataset.dimension, unit_shape=dataset.unit_shape, target_shape=dataset.target_shape)
         check_target_range(run, dataset, source=source)
         datasets.append(dataset)
         name = device if device != "auto" or run.train.device == "auto" else run.train.device

@@ -24,23 +24,43 @@ the lineage (pairs along the halved axis) composed, a convex combination, so
 data in ``[0, 1]`` stays in ``[0, 1]`` (``P^T`` would scale it by ``2^(l/2)``,
 and a smooth map's negative lobes would overshoot).  It costs one reshape
 and one mean per minibatch.
+
+The ``"graph-data"`` coarsener (:func:`graph_data_transfer`, registered in
+:data:`msann.coarsening.network.COARSENERS`) builds such a level for FAS and
+MG/Opt from the data's unit shape (:func:`data_shapes`: a path for one axis,
+a grid on the last two axes, channels kept); :func:`data_restrictions` gives
+every level's :class:`DataRestriction`, and :func:`draw` a level's minibatch.
+MsANN's coarse-data levels (:class:`msann.methods.msann.CoarseDataMsANN`) use
+the same operators, data restrictions and :func:`draw`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..core.layers import scan
-from ..core.transfer import Transfer, UnitTransfer, transfer_from_prolongation
-from .network import assemble_transfer
+from graphprolong.lineages import lineage_kind
 
-__all__ = ["BlockMean", "mlp_value_transfer", "value_unit"]
+from ..core.layers import scan
+from ..core.transfer import Transfer, UnitTransfer, assemble_transfer, transfer_from_prolongation
+from ..data.stream import MinibatchStream
+from .graph import one_dimensional_map, shape_map
+
+__all__ = ["BlockMean", "DataRestriction", "data_restrictions", "data_shapes", "draw", "graph_data_from_state",
+           "graph_data_transfer", "mlp_value_transfer", "value_unit"]
+
+
+def _linear_slots(model: nn.Sequential) -> list:
+    slots = scan(model)
+    if not all(isinstance(slot.module, nn.Linear) for slot in slots):
+        kinds = sorted({type(slot.module).__name__ for slot in slots})
+        raise TypeError(f"coarsening the data's units needs a fully connected network (nn.Linear layers); got layers {kinds}")
+    return slots
 
 
 def value_unit(P: np.ndarray | torch.Tensor, *, dtype: torch.dtype | None = None,
@@ -79,7 +99,7 @@ def mlp_value_transfer(model: nn.Sequential, maps: Sequence[np.ndarray | torch.T
         ``P_i`` (``n_i x n_i^c``, orthonormal columns) of every unit layer ``i``,
         input first: one more than the network's ``nn.Linear`` layers.
     """
-    slots = scan(model)
+    slots = _linear_slots(model)
     if len(maps) != len(slots) + 1:
         raise ValueError(f"need one map per layer of units, input and output included ({len(slots) + 1}); got {len(maps)}")
     weight = slots[0].module.weight
@@ -131,3 +151,137 @@ class BlockMean:
     def matrix(self) -> np.ndarray:
         """The restriction as a dense ``prod(coarse) x prod(fine)`` matrix (for tests and small layers)."""
         return self(torch.eye(math.prod(self.fine_shape), dtype=torch.float64)).T.numpy()
+
+
+@dataclass(frozen=True)
+class DataRestriction:
+    """A level's inputs and targets, restricted from the finest data by block means.
+
+    Attributes
+    ----------
+    inputs : BlockMean
+        Of the input units.
+    targets : BlockMean or None
+        Of the target units (None: as the inputs, e.g. an autoencoder's).
+    """
+
+    inputs: BlockMean
+    targets: BlockMean | None = None
+
+    @property
+    def key(self) -> tuple:
+        """What identifies the restriction (for :meth:`msann.data.MinibatchStream.derived`)."""
+        ends = (self.inputs,) if self.targets is None else (self.inputs, self.targets)
+        return ("block mean",) + tuple((end.fine_shape, end.coarse_shape) for end in ends)
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs(inputs), (self.targets or self.inputs)(targets)
+
+    def step_from(self, finer: DataRestriction | None) -> DataRestriction:
+        """The restriction from ``finer``'s data (a finer level's; None: the finest data) to this one's."""
+        if finer is None:
+            return self
+        targets = None if self.targets is None else BlockMean(finer.targets.coarse_shape, self.targets.coarse_shape)
+        return DataRestriction(BlockMean(finer.inputs.coarse_shape, self.inputs.coarse_shape), targets)
+
+
+def data_shapes(shape: Sequence[int], *, levels: int) -> list[tuple[int, ...]]:
+    """The data's unit shape at levels ``0 .. levels``: halvings of a path (one axis) or of a grid (the last two axes).
+
+    Leading axes of a shape with three or more (channels) are kept.  Every
+    level keeps at least 2 units.
+
+    Raises
+    ------
+    ValueError
+        When a side to halve is odd, or a level would keep fewer than 2 units.
+
+    Examples
+    --------
+    >>> data_shapes((4, 32, 32), levels=2)
+    [(4, 32, 32), (4, 32, 16), (4, 16, 16)]
+    """
+    shape = tuple(int(side) for side in shape)
+    lead, space = (shape[:-2], shape[-2:]) if len(shape) >= 2 else ((), shape)
+    try:
+        spaces = lineage_kind("path" if len(space) == 1 else "grid").coarsen(space, levels=levels)
+    except ValueError as error:
+        raise ValueError(f"the data's units {shape} cannot be coarsened {levels} times: {error}") from None
+    if math.prod(spaces[-1]) < 2:
+        raise ValueError(f"the data's units {shape} cannot be coarsened {levels} times: level {levels} would keep "
+                         f"{math.prod(spaces[-1])} unit of their graph (shape {lead + spaces[-1]}); every level must keep at least 2")
+    return [lead + space for space in spaces]
+
+
+def data_restrictions(data_shape: Sequence[int], target_shape: Sequence[int] | None = None, *,
+                      levels: int) -> list[DataRestriction | None]:
+    """Every level's :class:`DataRestriction` from the finest data (None at level 0).
+
+    ``target_shape`` None: the targets are the inputs' units (autoencoders).
+    """
+    inputs = data_shapes(data_shape, levels=levels)
+    targets = None if target_shape is None else data_shapes(target_shape, levels=levels)
+    return [None] + [DataRestriction(BlockMean(inputs[0], inputs[level]),
+                                     None if targets is None else BlockMean(targets[0], targets[level]))
+                     for level in range(1, levels + 1)]
+
+
+def draw(stream: Iterator[tuple[torch.Tensor, torch.Tensor]],
+         restriction: DataRestriction | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stream's next minibatch at a level's data (``restriction`` None: as drawn).
+
+    From a :class:`~msann.data.MinibatchStream` the data set is restricted
+    once per level and the minibatch gathered from it (the same numbers,
+    without averaging every fine minibatch again).
+    """
+    if restriction is None:
+        return next(stream)
+    if isinstance(stream, MinibatchStream):
+        inputs, targets = stream.derived(restriction.key, restriction.inputs, restriction.targets)
+        index = stream.next_index()
+        return inputs.index_select(0, index), targets.index_select(0, index)
+    return restriction(*next(stream))
+
+
+def _shape_at(shape: Sequence[int], width: int, role: str) -> tuple[int, ...]:
+    """The shape among the halvings of ``shape`` with ``width`` units (a coarse level's data units)."""
+    levels = max(0, round(math.log2(max(1, math.prod(shape) // width))))
+    shapes = data_shapes(shape, levels=levels)
+    if math.prod(shapes[-1]) != width:
+        raise ValueError(f"the network's {role} layer has {width} units; the halvings of the data's units {tuple(shape)} "
+                         f"have {[math.prod(s) for s in shapes]}")
+    return shapes[-1]
+
+
+def graph_data_transfer(model: nn.Sequential, *, options, rng: np.random.Generator | None = None) -> Transfer:
+    """The ``"graph-data"`` coarsener: every layer of units halved by graph maps, the data's included.
+
+    The input and output units follow the data's graph (``options.data_shape``
+    and ``options.target_shape``, the finest data's; a coarse network's are
+    found among their halvings), the hidden ones a path
+    (:func:`~msann.coarsening.graph.one_dimensional_map` of ``options.graph_method``),
+    all in value coordinates (:func:`value_unit`).
+    """
+    if options.data_shape is None:
+        raise ValueError("the 'graph-data' coarsener halves the data's units too: it needs their shape "
+                         "(CoarseningOptions.data_shape); got none")
+    slots = _linear_slots(model)
+    first, last = slots[0].module, slots[-1].module
+    ends = [_shape_at(shape, width, role) for shape, width, role in
+            ((options.data_shape, first.in_features, "input"),
+             (options.target_shape or options.data_shape, last.out_features, "output"))]
+    hidden = []
+    for slot in slots[:-1]:
+        width = slot.module.out_features
+        if width % 2:
+            raise ValueError(f"the 'graph-data' coarsener halves a path of hidden units; layer {slot.index} ('{slot.name}') "
+                             f"has {width} (odd)")
+        hidden.append(np.array(one_dimensional_map(width // 2, method=options.graph_method)))
+    maps = [shape_map(shape, data_shapes(shape, levels=1)[1], method=options.graph_method) for shape in ends]
+    return mlp_value_transfer(model, [maps[0], *hidden, maps[1]])
+
+
+def graph_data_from_state(model: nn.Sequential, units: Sequence[tuple], *, device: torch.device) -> Transfer:
+    """The ``"graph-data"`` transfer of ``model`` from :func:`msann.coarsening.network.transfer_state` (input and output units included)."""
+    operators = [UnitTransfer(P.to(device), pi.to(device)) for P, pi, _, _ in units]
+    return assemble_transfer(scan(model), operators[1:-1], ends=(operators[0], operators[-1]))

@@ -55,6 +55,7 @@ __all__ = [
     "grid_shape",
     "layer_maps",
     "one_dimensional_map",
+    "shape_map",
     "unit_shapes",
 ]
 
@@ -156,8 +157,9 @@ def one_dimensional_map(n_small: int, *, method: str = "recipe") -> np.ndarray:
     return P
 
 
-def _shape_map(fine: tuple[int, ...], coarse: tuple[int, ...], method: str) -> np.ndarray:
-    """Kronecker product over the axes: identity where a side is kept, the 1D map where it is halved."""
+def shape_map(fine: Sequence[int], coarse: Sequence[int], *, method: str = "recipe") -> np.ndarray:
+    """The map between two unit shapes: the Kronecker product over the axes of identities where a side is kept and
+    the 1D map of ``method`` where it is halved."""
     P = np.ones((1, 1))
     for side_fine, side_coarse in zip(fine, coarse, strict=True):
         factor = np.eye(side_fine) if side_fine == side_coarse else one_dimensional_map(side_coarse, method=method)
@@ -196,7 +198,7 @@ def layer_maps(
         if strategy == "random-orthogonal":
             P = qr_orthonormal(rng.standard_normal((math.prod(fine), math.prod(coarse))))  # Haar-distributed
         else:
-            P = _shape_map(fine, coarse, method)
+            P = shape_map(fine, coarse, method=method)
             if strategy == "grid-shuffled":
                 P = P[rng.permutation(P.shape[0])]
         maps.append(np.ascontiguousarray(P))

@@ -24,6 +24,16 @@ defines, and the transfer rebuilt from a checkpoint):
 ``"depth"``
     Half the residual blocks of a :class:`~msann.models.resnet.ResNet` at
     twice the step (:mod:`msann.coarsening.depth`).
+``"graph-data"``
+    Width *and data*: every layer of units of an MLP halved by graph maps,
+    the input and output units along the data's graph
+    (``CoarseningOptions.data_shape``), so the coarse level is a smaller
+    network that trains on block means of the data
+    (:mod:`msann.coarsening.data`).
+
+Only ``"matching"`` (and ``"graph"`` on convolution channels) depends on the
+weights; the others give the same transfer every time, so a method
+re-coarsens only with an adaptive coarsener (:attr:`Coarsener.adaptive`).
 
 Exactness.  With the 0/1 operators the fine network with parameters
 ``P x_c`` computes exactly what the coarse network with ``x_c`` computes, for
@@ -46,10 +56,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from graphprolong.checks import check_choice
+from graphprolong.checks import check_choice, check_positive_int
 
 from ..core.layers import Slot, scan
-from ..core.transfer import LayerTransfer, Transfer, UnitTransfer, transfer_from_prolongation
+from ..core.transfer import Transfer, UnitTransfer, assemble_transfer, transfer_from_prolongation
+from .data import graph_data_from_state, graph_data_transfer
 from .depth import INTERPOLATIONS, depth_coarse_model, depth_from_state, depth_transfer
 from .graph import METHODS as GRAPH_METHODS
 from .graph import one_dimensional_map
@@ -105,6 +116,9 @@ class CoarseningOptions:
         width ``n`` of a hidden layer (e.g. eigenvectors of a quadratic's matrix).
     interpolation : str
         The block prolongation of the ``"depth"`` coarsener (:data:`msann.coarsening.depth.INTERPOLATIONS`).
+    data_shape, target_shape : tuple of int or None
+        The finest data's input and target unit shapes, for the ``"graph-data"``
+        coarsener (``target_shape`` None: the inputs', as for an autoencoder).
     """
 
     threshold: float = 0.0
@@ -115,9 +129,15 @@ class CoarseningOptions:
     interpolation: str = "constant"
     projection: str | None = None
     matching: str = "greedy"
+    data_shape: tuple[int, ...] | None = None
+    target_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
+        for key in ("data_shape", "target_shape"):
+            shape = getattr(self, key)
+            if shape is not None:
+                object.__setattr__(self, key, tuple(check_positive_int(f"{key} entry", side) for side in shape))
         if not isinstance(self.scaled, bool):
             raise TypeError(f"scaled must be a bool; got {type(self.scaled).__name__} {self.scaled!r}")
         if self.projection is None:
@@ -169,31 +189,6 @@ def _explicit_unit(slot: Slot, options: CoarseningOptions, rng: np.random.Genera
         raise ValueError(f"the explicit coarsener has no map for layer {slot.index} ('{slot.name}') of {width} units; "
                          f"its maps have shapes {[tuple(P.shape) for P in options.explicit]}")
     return transfer_from_prolongation(maps[0], dtype=weight.dtype, device=weight.device)
-
-
-def assemble_transfer(slots: list[Slot], units: Sequence[UnitTransfer],
-                      ends: tuple[UnitTransfer | None, UnitTransfer | None] = (None, None)) -> Transfer:
-    """The transfer of a scanned network from the operators of its hidden layers of units (``units``, in order).
-
-    ``ends`` are the operators of the input and of the output units (None:
-    not coarsened, the network's usual case; coarse-data levels,
-    :mod:`msann.coarsening.data`, coarsen them too).
-    """
-    first, last = ends
-    layers, shapes = [], {}
-    for position, slot in enumerate(slots):
-        output = units[position] if position < len(units) else last
-        inputs = units[position - 1] if position > 0 else first
-        layers.append(LayerTransfer(slot.name, slot.rule, output, inputs, slot.block))
-        for role, parameter in slot.module.named_parameters(recurse=False):
-            coarse_shape = list(parameter.shape)
-            if output is not None:
-                coarse_shape[0] = output.n_coarse
-            if role == "weight" and inputs is not None:
-                coarse_shape[1] = inputs.n_coarse * slot.block
-            shapes[f"{slot.name}.{role}"] = (tuple(parameter.shape), tuple(coarse_shape))
-    coarsened = tuple(unit for unit in (first, *units, last) if unit is not None)
-    return Transfer(tuple(layers), coarsened, shapes)
 
 
 def _per_hidden_layer(unit: Callable[[Slot, CoarseningOptions, np.random.Generator], UnitTransfer]):
@@ -327,19 +322,32 @@ class Coarsener:
         ``coarse_model(model, transfer) -> nn.Module`` with parameters ``R_p`` of ``model``'s.
     from_state : callable
         ``from_state(model, units, *, device) -> Transfer`` from :func:`transfer_state`.
+    adaptive : callable
+        ``adaptive(model) -> bool``: whether the transfer of ``model`` depends
+        on its weights, so that re-coarsening can change it.
     """
 
     transfer: Callable[..., Transfer]
     coarse_model: Callable[[nn.Module, Transfer], nn.Module] = build_coarse_model
     from_state: Callable[..., Transfer] = transfer_from_state
+    adaptive: Callable[[nn.Module], bool] = lambda model: True
+
+
+def _fixed(model: nn.Module) -> bool:
+    return False
+
+
+def _has_convolutions(model: nn.Module) -> bool:
+    return any(isinstance(module, nn.Conv2d) for module in model.modules())
 
 
 #: Coarseners by name (module docstring).
 COARSENERS: dict[str, Coarsener] = {
     "matching": Coarsener(_per_hidden_layer(_matched_unit)),
-    "graph": Coarsener(_per_hidden_layer(_graph_unit)),
-    "explicit": Coarsener(_per_hidden_layer(_explicit_unit)),
-    "depth": Coarsener(depth_transfer, depth_coarse_model, depth_from_state),
+    "graph": Coarsener(_per_hidden_layer(_graph_unit), adaptive=_has_convolutions),
+    "explicit": Coarsener(_per_hidden_layer(_explicit_unit), adaptive=_fixed),
+    "depth": Coarsener(depth_transfer, depth_coarse_model, depth_from_state, adaptive=_fixed),
+    "graph-data": Coarsener(graph_data_transfer, from_state=graph_data_from_state, adaptive=_fixed),
 }
 
 

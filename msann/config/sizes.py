@@ -10,7 +10,8 @@ from .run import ConfigError, RunConfig
 __all__ = ["check_sizes"]
 
 
-def check_sizes(run: RunConfig, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
+def check_sizes(run: RunConfig, *, dimension: int, unit_shape: tuple[int, ...],
+                target_shape: tuple[int, ...] | None = None) -> None:
     """Check a run against its loaded data: the unit shape, then the method's own ``check_data``.
 
     Parameters
@@ -21,6 +22,8 @@ def check_sizes(run: RunConfig, *, dimension: int, unit_shape: tuple[int, ...]) 
     unit_shape : tuple of int
         Shape of the input layer's units (``(1024,)``, ``(28, 28)``); its
         product must be ``dimension``.
+    target_shape : tuple of int, optional
+        Shape of the targets' units when they are not the inputs' (regression).
 
     Raises
     ------
@@ -35,6 +38,6 @@ def check_sizes(run: RunConfig, *, dimension: int, unit_shape: tuple[int, ...]) 
     hook = method_spec(run.method).check_data
     if hook is not None:
         try:
-            hook(run, dimension=dimension, unit_shape=unit_shape)
+            hook(run, dimension=dimension, unit_shape=unit_shape, target_shape=target_shape)
         except ValueError as error:
             raise ConfigError(source, f"{error} (run {run.label!r})") from None

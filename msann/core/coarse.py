@@ -75,17 +75,20 @@ def mean_gradient(model: torch.nn.Module, objective: Callable, batches: Sequence
 
 def first_order_term(fine: Level, coarse: Level, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
                      fine_objective: Callable, coarse_loss: Callable,
-                     fine_gradient: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                     fine_gradient: dict[str, torch.Tensor] | None = None,
+                     coarse_batches: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict[str, torch.Tensor]:
     """``tau = mean_i grad g_c(x_c; B_i) - R_g mean_i grad g_f(x; B_i)`` (module docstring).
 
     ``fine_objective(inputs, targets)`` is the fine level's objective
     (including its own first-order term on deeper levels), ``coarse_loss``
     the coarse level's data loss; means over the minibatches make
     ``grad (g_c - <., tau>)(R_p x) = R_g grad g_f(x)`` hold exactly.
-    ``fine_gradient`` is the fine mean gradient when already computed.
+    ``fine_gradient`` is the fine mean gradient when already computed;
+    ``coarse_batches`` the same minibatches at the coarse level's data
+    (default: ``batches``; a coarse-data level's are their block means).
     """
     if fine_gradient is None:
         fine_gradient = mean_gradient(fine.model, fine_objective, batches)
     restricted = fine.transfer.restrict_gradient(fine_gradient)
-    coarse_gradient = mean_gradient(coarse.model, coarse_loss, batches)
+    coarse_gradient = mean_gradient(coarse.model, coarse_loss, batches if coarse_batches is None else coarse_batches)
     return {name: gradient - restricted[name] for name, gradient in coarse_gradient.items()}

@@ -29,14 +29,20 @@ def quarter_costs(models: Sequence[nn.Module], input_shape: tuple[int, ...] | No
 
 
 def macs_costs(models: Sequence[nn.Module], input_shape: tuple[int, ...] | None) -> list[float]:
-    """Multiply-adds per example of each model over the finest's."""
-    if input_shape is None:
-        first = next(module for module in models[0].modules() if isinstance(module, (nn.Linear, nn.Conv2d)))
-        if isinstance(first, nn.Conv2d):
-            raise ValueError("cost_model 'macs' of a network that starts with a Conv2d needs input_shape = (channels, height, width)")
-        input_shape = (first.in_features,)
-    macs = [forward_macs(model, input_shape) for model in models]
+    """Multiply-adds per example of each model over the finest's.
+
+    ``input_shape`` None: each model takes flat examples of its first
+    ``nn.Linear``'s width (a coarse-data level's are narrower than the finest's).
+    """
+    macs = [forward_macs(model, input_shape if input_shape is not None else _flat_input(model)) for model in models]
     return [value / macs[0] for value in macs]
+
+
+def _flat_input(model: nn.Module) -> tuple[int]:
+    first = next(module for module in model.modules() if isinstance(module, (nn.Linear, nn.Conv2d)))
+    if isinstance(first, nn.Conv2d):
+        raise ValueError("cost_model 'macs' of a network that starts with a Conv2d needs input_shape = (channels, height, width)")
+    return (first.in_features,)
 
 
 #: Relative cost of a level: name -> ``f(models, input_shape or None) -> [cost_l]``, finest first.

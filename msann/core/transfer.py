@@ -30,7 +30,7 @@ built on the composite maps ``Pro_{l->0}``, :mod:`msann.coarsening.embedded`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,9 +38,10 @@ import torch
 
 from graphprolong.checks import check_choice, check_real
 
-from .layers import LayerRule
+from .layers import LayerRule, Slot
 
-__all__ = ["DIRECTIONS", "LayerTransfer", "Transfer", "UnitTransfer", "load_parameters", "parameters_of", "transfer_from_prolongation"]
+__all__ = ["DIRECTIONS", "LayerTransfer", "Transfer", "UnitTransfer", "assemble_transfer", "load_parameters", "parameters_of",
+           "transfer_from_prolongation"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -268,3 +269,28 @@ class Transfer:
             kind = "" if unit is None else repr(unit).split(", ")[-1].rstrip(")")
             lines.append(f"  {layer.name:<7} {layer.kind:<9} {widths:<24} {kind}")
         return "\n".join(lines)
+
+
+def assemble_transfer(slots: Sequence[Slot], units: Sequence[UnitTransfer],
+                      ends: tuple[UnitTransfer | None, UnitTransfer | None] = (None, None)) -> Transfer:
+    """The transfer of a scanned network from the operators of its hidden layers of units (``units``, in order).
+
+    ``ends`` are the operators of the input and of the output units (None:
+    not coarsened, the network's usual case; coarse-data levels,
+    :mod:`msann.coarsening.data`, coarsen them too).
+    """
+    first, last = ends
+    layers, shapes = [], {}
+    for position, slot in enumerate(slots):
+        output = units[position] if position < len(units) else last
+        inputs = units[position - 1] if position > 0 else first
+        layers.append(LayerTransfer(slot.name, slot.rule, output, inputs, slot.block))
+        for role, parameter in slot.module.named_parameters(recurse=False):
+            coarse_shape = list(parameter.shape)
+            if output is not None:
+                coarse_shape[0] = output.n_coarse
+            if role == "weight" and inputs is not None:
+                coarse_shape[1] = inputs.n_coarse * slot.block
+            shapes[f"{slot.name}.{role}"] = (tuple(parameter.shape), tuple(coarse_shape))
+    coarsened = tuple(unit for unit in (first, *units, last) if unit is not None)
+    return Transfer(tuple(layers), coarsened, shapes)

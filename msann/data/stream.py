@@ -146,16 +146,19 @@ class MinibatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
                 self._draw_permutation()
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
-    def derived(self, key: Hashable, transform: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(transform(inputs), transform(targets))`` of the whole data set, computed once and kept under ``key``.
+    def derived(self, key: Hashable, transform: Callable[[torch.Tensor], torch.Tensor],
+                target_transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(transform(inputs), target_transform(targets))`` of the whole data set, computed once and kept under ``key``.
 
-        A coarse-data level restricts the data once (:mod:`msann.coarsening.data`)
-        and gathers its minibatches with :meth:`next_index`, instead of
-        restricting every fine minibatch.  Not part of the state: recomputed after a resume.
+        ``target_transform`` None: ``transform``.  A coarse-data level restricts
+        the data once (:mod:`msann.coarsening.data`) and gathers its minibatches
+        with :meth:`next_index`, instead of restricting every fine minibatch.
+        Not part of the state: recomputed after a resume.
         """
         if key not in self._derived:
             inputs = transform(self._inputs)
-            self._derived[key] = (inputs, inputs if self._targets is self._inputs else transform(self._targets))
+            same = self._targets is self._inputs and target_transform is None
+            self._derived[key] = (inputs, inputs if same else (target_transform or transform)(self._targets))
         return self._derived[key]
 
     @property

@@ -7,7 +7,8 @@ the V-cycle of seed 000 §6)::
 
     smooth(l)   k SGD+momentum steps on level l's objective (lr / eta^l)
     down(l)     x_{l+1} = R_p x_l,  m_{l+1} = R_p m_l  (parameters and momentum);
-                re-match every ``rematch_every`` cycles; draw the tau batch, compute tau
+                re-match every ``rematch_every`` cycles (adaptive coarseners only);
+                draw the tau batch, compute tau
     cycle(l+1)  its smoothing steps reuse the tau batch, cyclically
     up(l)       x_l <- x_l + alpha_p P_p (x_{l+1} - R_p x_l)
                 m_l <- m_l + alpha_m P_p (m_{l+1} - R_p m_l)
@@ -52,6 +53,7 @@ from torch import nn
 
 from graphprolong.checks import check_choice, check_positive, check_positive_int
 
+from ..coarsening.data import data_restrictions, draw
 from ..coarsening.hierarchy import build_network_hierarchy, load_network_hierarchy, network_hierarchy_state
 from ..coarsening.network import COARSENERS, CoarseningOptions, coarsen
 from ..core.cost import COST_MODELS
@@ -138,6 +140,10 @@ class FAS(MultilevelMethod):
         self.hierarchy = build_network_hierarchy(model, depth=depth, coarsen=self._coarsen, coarsener=COARSENERS[transfer],
                                                  smoother=self._smoother, cost_model=cost_model,
                                                  input_shape=self.input_shape, state=_fresh_state)
+        if self.transfer == "graph-data":  # coarse levels train on block means of the data
+            restrictions = data_restrictions(coarsening.data_shape, coarsening.target_shape, levels=depth)
+            for level, restriction in zip(self.hierarchy, restrictions):
+                level.data_transfer = restriction
         self._cycle, self._rematching, self._batch_size = 0, False, None
         self._top = 0  # the level a nested start trains on its own objective (0 once it has ended)
 
@@ -194,7 +200,8 @@ class FAS(MultilevelMethod):
         """Make ``batches`` the tau batch of coarse level ``level`` (after ``down(level - 1)``) and compute ``tau``.
 
         ``tau = mean_i grad g_c(x_c; B_i) - R_g mean_i grad g^_f(x_f; B_i)`` with ``x_c = R_p x_f`` as set by
-        ``down``; ``fine_gradient`` is the fine mean gradient on ``batches`` when already computed.
+        ``down``; ``fine_gradient`` is the fine mean gradient on ``batches`` when already computed.  ``batches``
+        are level ``level - 1``'s data; a coarse-data level (``"graph-data"``) keeps and uses their block means.
         """
         if not 1 <= level <= self.depth:
             raise ValueError(f"level must be a coarse level in [1, {self.depth}]; got {level}")
@@ -204,9 +211,14 @@ class FAS(MultilevelMethod):
         if not batches:
             raise ValueError("a tau batch needs at least one minibatch")
         fine, coarse = self.hierarchy[level - 1], self.hierarchy[level]
+        if coarse.data_transfer is not None:  # the coarse level's data: block means of the fine level's
+            step = coarse.data_transfer.step_from(fine.data_transfer)
+            coarse_batches = [step(inputs, targets) for inputs, targets in batches]
+        else:
+            coarse_batches = batches
         tau = first_order_term(fine, coarse, batches, fine_objective=self._fine_objective(level - 1), fine_gradient=fine_gradient,
-                               coarse_loss=lambda x, y: self.loss(self._forward(level, x), y))
-        coarse.state.update(tau=tau, tau_batch=batches, next_batch=0)
+                               coarse_loss=lambda x, y: self.loss(self._forward(level, x), y), coarse_batches=coarse_batches)
+        coarse.state.update(tau=tau, tau_batch=coarse_batches, next_batch=0)
 
     def _fine_objective(self, level: int):
         return lambda inputs, targets: self._objective(level, inputs, targets)[0]
@@ -219,7 +231,7 @@ class FAS(MultilevelMethod):
     def batch(self, level: int, stream):
         """Level 0 (and a nested stage's top level): the stream's next minibatch.  Coarse levels: the tau batch, cyclically."""
         if level <= self._top:
-            return next(stream)
+            return draw(stream, self.hierarchy[level].data_transfer)
         state = self.hierarchy[level].state
         if not state["tau_batch"]:
             raise RuntimeError(f"level {level} has no tau batch: its visit must follow down({level - 1})")
@@ -242,10 +254,11 @@ class FAS(MultilevelMethod):
             self._rematching = self._cycle > 0 and self._cycle % self.rematch_every == 0
             self._cycle += 1
         fine, coarse = self.hierarchy[level], self.hierarchy[level + 1]
-        if self._rematching:
+        coarsener = COARSENERS[self.transfer]
+        if self._rematching and coarsener.adaptive(fine.model):
             transfer = self._coarsen(level, fine.model)
-            self._install(level, transfer, COARSENERS[self.transfer].coarse_model(fine.model, transfer))
-        batches = [next(stream) for _ in range(self.tau_batches)]
+            self._install(level, transfer, coarsener.coarse_model(fine.model, transfer))
+        batches = [draw(stream, fine.data_transfer) for _ in range(self.tau_batches)]
         fine_gradient = mean_gradient(fine.model, self._fine_objective(level), batches)
         work = self.tau_batches * self._batch_size
         if not self._enter(level, fine_gradient, batches):

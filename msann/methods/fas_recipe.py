@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..coarsening.data import data_shapes
 from ..coarsening.matching import PROJECTIONS, VISIT_ORDERS
 from ..coarsening.mutual_best import MATCHINGS
 from ..coarsening.network import COARSENERS, CoarseningOptions
@@ -29,7 +30,8 @@ from ..options import at_least, in_interval, one_of, option, positive
 from .fas import FAS
 from .registry import MethodSpec, register_method
 
-__all__ = ["ARCHITECTURES", "FasTable", "build_fas_method", "build_network", "check_fas_data", "check_fas_run", "coarsening_options"]
+__all__ = ["ARCHITECTURES", "FasTable", "build_fas_method", "build_network", "check_fas_data", "check_fas_run", "coarsener_of",
+           "coarsening_options"]
 
 #: Network families of ``[fas] architecture``.
 ARCHITECTURES = ("fc", "cnn", "resnet")
@@ -53,7 +55,7 @@ class FasTable:
     projection: str | None = option(None, one_of(PROJECTIONS, optional=True), "operators of matched units: 'average' (0/1 copy, pairwise average), 'scaled' (seed 000 eq. 34: D = incoming weight norms) or 'norm-weighted' (LLNL/MTNN: pi sums a pair, P splits it by the norms of [w_i, b_i]); default 'scaled' if scaled = true else 'average'", added=True)
     matching: str = option("greedy", one_of(MATCHINGS), "'greedy' (heavy-edge, seed 000 Algorithm 1, visited in order) or 'mutual-best' (LLNL/MTNN: pairs units that are each other's most similar, in rounds among the unpaired)", added=True)
     order: str = option("heaviest", one_of(VISIT_ORDERS), "visit order of the greedy matching (mutual-best has none)")
-    transfer: str = option("matching", one_of(COARSENERS), "'matching' (heavy-edge) or 'graph' (path maps from [hierarchy] p_method on FC layers)")
+    transfer: str = option("matching", one_of(COARSENERS), "'matching' (heavy-edge), 'graph' (path maps from [hierarchy] p_method on FC layers; with [hierarchy] coarse_data = true, 'graph-data': the data's units too, coarse levels on averaged data), 'explicit' or 'depth' (resnet)")
     rematch_every: int = option(50, _INTEGER, "re-match the units every this many cycles")
     tau_batches: int = option(4, _INTEGER, "m: minibatches of a tau batch, reused for the coarse smoothing")
     gamma_tau: float = option(1.0, at_least(0.0), "weight of the tau correction (1: classical FAS)")
@@ -79,9 +81,12 @@ def check_fas_run(run, *, method: str = "fas") -> None:
     if run.hierarchy.lr_factor != 1.0:
         raise ValueError(f"[hierarchy] lr_factor is MsANN's; method '{method}' sets its levels' rates with [fas] eta "
                          f"(lr / eta^l): got lr_factor = {run.hierarchy.lr_factor!r}")
-    if run.hierarchy.coarse_data and levels:
-        raise ValueError(f"[hierarchy] coarse_data = true is built for method 'msann' (autoencoder levels on averaged data); "
-                         f"method '{method}' trains its coarse networks on the fine data: got coarse_data = true")
+    if run.hierarchy.coarse_data and levels and fas.transfer not in ("graph", "graph-data"):
+        raise ValueError(f"[hierarchy] coarse_data = true halves the data's units along their graph: [fas] transfer must be "
+                         f"'graph' with it; got transfer = {fas.transfer!r}")
+    if coarsener_of(run) == "graph-data" and fas.architecture != "fc":
+        raise ValueError(f"[hierarchy] coarse_data = true coarsens every layer of units of a fully connected network: "
+                         f"[fas] architecture must be 'fc' with it; got architecture = {fas.architecture!r}")
     widths = {"hidden": fas.hidden, **({"channels": fas.channels} if fas.architecture == "cnn" else {})}
     for key, width in widths.items():
         if levels and width <= 2 ** (levels - 1):
@@ -96,16 +101,24 @@ def check_fas_run(run, *, method: str = "fas") -> None:
     if levels and fas.transfer == "depth" and fas.hidden_layers % 2**levels:
         raise ValueError(f"[fas] hidden_layers = {fas.hidden_layers} residual blocks must be divisible by 2^levels = {2**levels} "
                          f"with [fas] transfer = 'depth' ([hierarchy] levels = {levels}): every level halves the blocks")
-    if levels and fas.transfer == "graph" and fas.hidden % 2**levels:
+    if levels and fas.transfer in ("graph", "graph-data") and fas.hidden % 2**levels:
         raise ValueError(
-            f"[fas] hidden = {fas.hidden} must be divisible by 2^levels = {2**levels} with [fas] transfer = 'graph' "
+            f"[fas] hidden = {fas.hidden} must be divisible by 2^levels = {2**levels} with [fas] transfer = {fas.transfer!r} "
             f"([hierarchy] levels = {levels}): every level halves a path of units"
         )
 
 
-def check_fas_data(run, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
+def coarsener_of(run) -> str:
+    """The coarsener of a run: ``"graph-data"`` with ``[hierarchy] coarse_data = true`` (and coarse levels), else ``[fas] transfer``."""
+    fas = run.extra["fas"]
+    return "graph-data" if run.hierarchy.coarse_data and run.hierarchy.levels and fas.transfer == "graph" else fas.transfer
+
+
+def check_fas_data(run, *, dimension: int, unit_shape: tuple[int, ...], target_shape: tuple[int, ...] | None = None) -> None:
     """Checks against the loaded data."""
     fas = run.extra["fas"]
+    if coarsener_of(run) == "graph-data":
+        _check_coarse_data(run, unit_shape, target_shape)
     if fas.architecture != "cnn":
         return
     if len(unit_shape) != 3:
@@ -119,6 +132,19 @@ def check_fas_data(run, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
             f"[fas] conv_layers = {fas.conv_layers}, kernel = {fas.kernel}, stride = {fas.stride} leave no "
             f"feature map of the {unit_shape[1]} x {unit_shape[2]} images of [data] {run.data['name']!r}"
         )
+
+
+def _check_coarse_data(run, unit_shape: tuple[int, ...], target_shape: tuple[int, ...] | None) -> None:
+    """Every level keeps a graph of at least 2 data units (inputs and targets)."""
+    levels = run.hierarchy.levels
+    for role, shape in (("inputs", unit_shape), ("targets", target_shape)):
+        if shape is None:
+            continue
+        try:
+            data_shapes(shape, levels=levels)
+        except ValueError as error:
+            raise ValueError(f"[hierarchy] levels = {levels} is too coarse for the {role} of [data] {run.data['name']!r} "
+                             f"with [hierarchy] coarse_data = true: {error}") from None
 
 
 def build_network(run, dataset) -> nn.Sequential:
@@ -135,19 +161,22 @@ def build_network(run, dataset) -> nn.Sequential:
                        hidden_layers=fas.hidden_layers, seed=seed)
 
 
-def coarsening_options(run) -> CoarseningOptions:
-    """The coarseners' options of a run (``[fas]`` and ``[hierarchy] p_method``)."""
+def coarsening_options(run, dataset=None) -> CoarseningOptions:
+    """The coarseners' options of a run (``[fas]``, ``[hierarchy] p_method``, and the data's unit shapes for coarse data)."""
     fas = run.extra["fas"]
+    shapes = {}
+    if coarsener_of(run) == "graph-data" and dataset is not None:
+        shapes = {"data_shape": dataset.unit_shape, "target_shape": dataset.target_shape}
     return CoarseningOptions(threshold=fas.threshold, scaled=fas.scaled, order=fas.order, graph_method=run.hierarchy.p_method,
-                             projection=fas.projection, matching=fas.matching)
+                             projection=fas.projection, matching=fas.matching, **shapes)
 
 
 def build_fas_method(run, dataset, device: torch.device | str) -> FAS:
     """The FAS method of a recipe run."""
     fas = run.extra["fas"]
-    coarsening = coarsening_options(run)
     return FAS(
-        build_network(run, dataset).to(device), levels=run.hierarchy.levels, coarsening=coarsening, transfer=fas.transfer,
+        build_network(run, dataset).to(device), levels=run.hierarchy.levels, coarsening=coarsening_options(run, dataset),
+        transfer=coarsener_of(run),
         rematch_every=fas.rematch_every, tau_batches=fas.tau_batches, gamma_tau=fas.gamma_tau, alpha_p=fas.alpha_p,
         alpha_m=fas.alpha_m, eta=fas.eta, lr=run.train.lr, momentum=run.train.momentum, cost_model=fas.cost_model,
         input_shape=dataset.unit_shape if fas.architecture == "cnn" else None, seed=run.train.seed,

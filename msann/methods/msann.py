@@ -31,7 +31,7 @@ from torch import nn
 
 from graphprolong.checks import check_choice
 
-from ..coarsening.data import BlockMean, mlp_value_transfer
+from ..coarsening.data import BlockMean, DataRestriction, draw, mlp_value_transfer
 from ..coarsening.graph import STRATEGIES, layer_maps, unit_shapes
 from ..coarsening.network import build_coarse_model
 from ..core.checkpoint import to_device
@@ -39,7 +39,6 @@ from ..core.coarse import correct_level, restrict_level
 from ..core.level import Hierarchy, Level
 from ..core.method import Descent, MultilevelMethod
 from ..core.smoothing import make_smoother, smoothing_step
-from ..data.stream import MinibatchStream
 from ..models.mlp import plain_autoencoder
 from ..models.multiscale import MsANNAutoencoder
 from .registry import MethodSpec, register_method
@@ -160,27 +159,14 @@ class CoarseDataMsANN(MultilevelMethod):
             Level(level, network, list(network.parameters()),
                   make_smoother(smoother, network.parameters(), lr=rates[level], momentum=momentum),
                   sizes[level] / sizes[0], sizes[level], transfers[level] if level < depth else None,
-                  data_transfer=BlockMean(tuple(data_shapes[0]), tuple(data_shapes[level])) if level else None,
+                  data_transfer=DataRestriction(BlockMean(tuple(data_shapes[0]), tuple(data_shapes[level]))) if level else None,
                   state={"restricted": None, "restricted_momentum": None})
             for level, network in enumerate(models)
         ])
 
     def batch(self, level: int, stream):
-        """The stream's next minibatch, its inputs and targets averaged to level ``level``'s data.
-
-        From a :class:`~msann.data.MinibatchStream` the data set is averaged
-        once per level and the minibatch gathered from it (the same numbers,
-        without averaging every fine minibatch again).
-        """
-        restrict = self.hierarchy[level].data_transfer
-        if restrict is None:
-            return next(stream)
-        if isinstance(stream, MinibatchStream):
-            inputs, targets = stream.derived(("block mean", restrict.fine_shape, restrict.coarse_shape), restrict)
-            index = stream.next_index()
-            return inputs.index_select(0, index), targets.index_select(0, index)
-        inputs, targets = next(stream)
-        return restrict(inputs), restrict(targets)
+        """The stream's next minibatch, its inputs and targets averaged to level ``level``'s data (:func:`~msann.coarsening.data.draw`)."""
+        return draw(stream, self.hierarchy[level].data_transfer)
 
     def smooth_step(self, level: int, inputs, targets) -> torch.Tensor:
         """One step of level ``level``'s optimiser on its network's mean squared error."""
@@ -226,7 +212,7 @@ class CoarseDataMsANN(MultilevelMethod):
         self.hierarchy.load_state_dict(state["hierarchy"])
 
 
-def check_model_sizes(run, *, dimension: int, unit_shape: tuple[int, ...]) -> None:
+def check_model_sizes(run, *, dimension: int, unit_shape: tuple[int, ...], target_shape: tuple[int, ...] | None = None) -> None:
     """``[model] widths`` against the data, and the depth against every width (the unit graphs of ``[hierarchy] strategy``).
 
     With ``[hierarchy] coarse_data``, the maps must follow the units' graph

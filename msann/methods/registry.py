@@ -29,7 +29,7 @@ class MethodSpec:
         ``check(run)`` at load time, across tables; raises ``ValueError``
         naming the keys as ``[table] key``.
     check_data : callable, optional
-        ``check_data(run, *, dimension, unit_shape)`` once the data is
+        ``check_data(run, *, dimension, unit_shape, target_shape)`` once the data is
         loaded, before any run trains; raises ``ValueError`` like ``check``.
     """
 

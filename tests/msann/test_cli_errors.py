@@ -142,9 +142,15 @@ CASES: dict[str, Case] = {
     "coarse data level too coarse": Case(
         [*_RUN, "--set", "hierarchy.coarse_data=true", "--set", "hierarchy.levels=5", "--set", "model.widths=[32, 32, 32]"],
         "input", ["[hierarchy] levels = 5 is too coarse", "coarse_data = true", "1 data unit", "at least 2"], {"r.toml": RECIPE}),
-    "coarse data for fas": Case(
+    "coarse data for fas without graph maps": Case(
         [*_RUN, "--set", "hierarchy.coarse_data=true", "--set", "train.optimizer=sgd"], "input",
-        ["[hierarchy] coarse_data = true", "method 'fas'"], {"r.toml": FAS_RECIPE}),
+        ["[hierarchy] coarse_data = true", "[fas] transfer must be 'graph'", "'matching'"], {"r.toml": FAS_RECIPE}),
+    "coarse data for fas, data too coarse": Case(
+        [*_RUN, "--set", "hierarchy.coarse_data=true", "--set", "train.optimizer=sgd", "--set", "fas.transfer=graph",
+         "--set", "hierarchy.levels=4", "--set", "fas.hidden=16"], "input",
+        ["[hierarchy] levels = 4 is too coarse for the inputs", "coarse_data = true", "(4, 4, 4)", "1 unit of their graph",
+         "at least 2"],
+        {"r.toml": POISSON_FAS_RECIPE.replace('grid_size = 8', 'grid_size = 4')}),
     "unknown fas projection": Case([*_RUN, "--set", "train.optimizer=sgd", "--set", "fas.projection=mtnn"], "input",
                                    ["[fas] projection", "'average', 'norm-weighted', 'scaled'", "'mtnn'"], {"r.toml": FAS_RECIPE}),
     "fas projection against scaled": Case(

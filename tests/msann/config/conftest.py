@@ -68,7 +68,7 @@ def _check(run):
         raise ValueError(f"[fas] sweeps must be <= [hierarchy] k = {run.hierarchy.k}; got {run.extra['fas'].sweeps}")
 
 
-def _check_data(run, *, dimension, unit_shape):
+def _check_data(run, *, dimension, unit_shape, target_shape=None):
     if dimension % 4:
         raise ValueError(f"[fas] needs a dimension divisible by 4; got {dimension}")
 

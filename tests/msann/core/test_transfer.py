@@ -35,8 +35,8 @@ def _conv_net() -> nn.Sequential:
 
 #: Networks covering every layer rule with weights (Linear alone; Conv2d, pooling, Flatten, Linear).
 NETWORKS = {"linear": lambda: fc_net([5, 8, 6, 3]), "conv2d": _conv_net}
-#: Every coarsener of unit layers, with the plain and the scaled operators where they differ (depth: below).
-KINDS = [(name, scaled) for name in sorted(COARSENERS) if name != "depth" for scaled in (False, True)]
+#: Every coarsener of hidden unit layers, with the plain and the scaled operators where they differ (depth, graph-data: below).
+KINDS = [(name, scaled) for name in sorted(COARSENERS) if name not in ("depth", "graph-data") for scaled in (False, True)]
 
 
 #: Maps of the "explicit" coarsener for every hidden width of the networks: random orthonormal n x n/2.
@@ -104,6 +104,16 @@ def test_the_depth_coarsener_has_the_same_invariants(interpolation):
         torch.testing.assert_close(back[key], small[key], rtol=0, atol=1e-12)  # R_p P_p = I
     left, right = _inner(fine, transfer.prolong(small)), _inner(transfer.restrict_gradient(fine), small)
     assert abs(left - right) <= 1e-12 * max(1.0, abs(left))
+
+
+@pytest.mark.parametrize("method", ["recipe", "piecewise-constant"])
+def test_the_graph_data_coarsener_has_the_same_invariants_with_the_data_units_coarsened(method):
+    options = CoarseningOptions(data_shape=(4, 4), target_shape=(6,), graph_method=method)
+    transfer = coarsen("graph-data", fc_net([16, 8, 4, 6]), options=options, rng=None)
+    assert transfer.fine_widths == (16, 8, 4, 6) and transfer.coarse_widths == (8, 4, 2, 3)  # input and output halved too
+    _check_invariants(transfer, seed=3)
+    coarse = COARSENERS["graph-data"].coarse_model(fc_net([16, 8, 4, 6]), transfer)
+    assert [tuple(p.shape) for p in coarse.parameters()] == [(4, 8), (4,), (2, 4), (2,), (3, 2), (3,)]
 
 
 def test_orthonormal_unit_transfer_restricts_with_the_transpose_itself():

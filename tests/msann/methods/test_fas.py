@@ -328,7 +328,7 @@ def test_a_layer_too_narrow_for_the_depth_is_an_error_naming_the_level():
 
 @pytest.mark.parametrize("option, value, message", [
     ("threshold", 1.5, "threshold must lie in"), ("tau_batches", 0, "tau_batches must be"),
-    ("eta", 0.0, "eta must be > 0"), ("transfer", "spectral", "valid transfers are: depth, explicit, graph, matching"),
+    ("eta", 0.0, "eta must be > 0"), ("transfer", "spectral", "valid transfers are: depth, explicit, graph, graph-data, matching"),
 ])
 def test_method_options_are_validated(option, value, message):
     with pytest.raises(ValueError, match=message):
