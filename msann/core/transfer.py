@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ import torch
 from graphprolong.checks import check_choice, check_real
 
 from .layers import LayerRule, Slot
+
+#: A map of at least this many entries, at most this fraction non-zero, is applied as a sparse CSR matrix.
+_SPARSE_MIN_ENTRIES, _SPARSE_DENSITY = 4096, 0.125
 
 __all__ = ["DIRECTIONS", "LayerTransfer", "Transfer", "UnitTransfer", "assemble_transfer", "load_parameters", "parameters_of",
            "transfer_from_prolongation"]
@@ -64,6 +68,27 @@ class UnitTransfer:
     pi: torch.Tensor
     matching: object | None = None
     scale: torch.Tensor | None = None
+    _operators: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def operator(self, name: str, *, sparse: bool = False) -> torch.Tensor:
+        """``P``, ``pi``, ``P^T`` or ``pi^T``, as applied to parameter tensors.
+
+        With ``sparse``, a map with at most 1/8 of its entries non-zero (the
+        0/1 copies of matched units, Kronecker products with identities such
+        as a grid map along one axis) comes as a sparse CSR copy, made once:
+        the same numbers, applied in a fraction of the dense product's time.
+        Sparse tensors serve values without gradients (transfers of
+        parameters, momentum and gradients between levels).
+        """
+        matrix = {"P": self.P, "pi": self.pi, "P^T": self.P.T, "pi^T": self.pi.T}[check_choice("operator", name, ("P", "pi", "P^T", "pi^T"))]
+        if not sparse or matrix.requires_grad or matrix.numel() < _SPARSE_MIN_ENTRIES:
+            return matrix
+        if name not in self._operators:
+            dense = float((matrix != 0).sum()) > matrix.numel() * _SPARSE_DENSITY
+            with warnings.catch_warnings():  # torch calls its sparse CSR support beta; the products used here are plain
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                self._operators[name] = matrix if dense else matrix.contiguous().to_sparse_csr()
+        return self._operators[name]
 
     @classmethod
     def orthonormal(cls, P: torch.Tensor) -> UnitTransfer:
@@ -121,11 +146,11 @@ def transfer_from_prolongation(
     return UnitTransfer(P, pi)
 
 
-#: Per direction: (operator on the output units, operator on the input units).
+#: Per direction: (operator on the output units, operator on the input units), by :meth:`UnitTransfer.operator` name.
 DIRECTIONS = {
-    "restrict": (lambda u: u.pi, lambda u: u.P.T),  # W_c = pi_out W P_in
-    "prolong": (lambda u: u.P, lambda u: u.pi.T),  # W = P_out W_c pi_in
-    "restrict_gradient": (lambda u: u.P.T, lambda u: u.pi),  # G_c = P_out^T G pi_in^T
+    "restrict": ("pi", "P^T"),  # W_c = pi_out W P_in
+    "prolong": ("P", "pi^T"),  # W = P_out W_c pi_in
+    "restrict_gradient": ("P^T", "pi"),  # G_c = P_out^T G pi_in^T
 }
 
 
@@ -160,8 +185,9 @@ class LayerTransfer:
         """Transfer one parameter-shaped tensor; ``direction`` in :data:`DIRECTIONS`, ``role`` weight or bias."""
         on_output, on_input = DIRECTIONS[check_choice("direction", direction, DIRECTIONS)]
         check_choice("role", role, ("weight", "bias"))
-        output = None if self.output is None else on_output(self.output)
-        input = None if self.input is None else on_input(self.input)
+        sparse = not tensor.requires_grad  # MsANN's summed parameters are differentiated through the maps: dense
+        output = None if self.output is None else self.output.operator(on_output, sparse=sparse)
+        input = None if self.input is None else self.input.operator(on_input, sparse=sparse)
         return self.rule.transfer(output, input, role, tensor, self.block)
 
 
