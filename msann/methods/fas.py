@@ -27,6 +27,13 @@ of level ``c`` during that visit (seed 000 §6.1.1).  Means over minibatches
 at ``gamma_tau = 1``, ``grad g^_c(R_p x_f) = R_g grad g^_f(x_f)`` on the tau
 batch exactly.  On deeper levels ``g^_f`` includes its own tau term.
 
+Coarse data (``transfer = "graph-data"``, :mod:`msann.coarsening.data`).
+Every layer of units is halved, the data's included: level ``l`` trains on
+block means of the stream's minibatches (``Level.data_transfer``), and the
+tau batch drawn at ``down(l)`` at level ``l``'s data reaches level ``l + 1``
+as its block means, so ``tau`` pairs each fine minibatch with its own
+restriction and the consistency above holds unchanged.
+
 Nested start (``[hierarchy] start = "coarsest"``, :func:`msann.core.cycle.nested_events`).
 ``descend(l)`` restricts like ``down`` but draws no tau batch: the stage's top
 level trains its plain loss on fresh minibatches, with the levels below it
