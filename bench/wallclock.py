@@ -4,7 +4,8 @@ For each data set (``one_object``, ``two_object``, ``fashion_mnist`` when
 ``/usr/share/datasets/fashion-mnist`` is installed, ``poisson_fc``) and each
 seed, the script writes one recipe whose ``[[runs]]`` are the variants of
 :data:`VARIANTS` (plain training, MsANN on fine and on coarse data, nested
-iteration, MG/Opt, FAS), runs it with ``python -m msann.cli run`` in a
+iteration, MG/Opt and FAS on the width hierarchy and on the width-and-data
+hierarchy), runs it with ``python -m msann.cli run`` in a
 subprocess (one at a time, never in parallel, so the seconds are not shared
 with another run of this script), and reads ``summary.json`` and
 ``history.csv`` back.  Every variant is compared with the plain run of the
@@ -107,9 +108,13 @@ AUTOENCODER_VARIANTS: tuple[Variant, ...] = (
     Variant("plain, lr x4", _PLAIN, {"method": "msann", "hierarchy": {"levels": 0}, "train": {"lr": 2e-3}}),
     Variant(_PLAIN_FAS, _PLAIN_FAS, {"method": "mgopt", "hierarchy": {"levels": 0, "gamma": 1, "k": 4}}),
     Variant("mgopt", _PLAIN_FAS, {"method": "mgopt", "hierarchy": {"levels": 1, "gamma": 1, "k": 4}}),
+    # The width-and-data hierarchy: the coarse level is a smaller network on block means of the data.
+    Variant("mgopt coarse-data", _PLAIN_FAS, {"method": "mgopt", "hierarchy": {"levels": 1, "gamma": 1, "k": 4, "coarse_data": True}}),
     # FAS smooths with SGD only (msann refuses adam/rmsprop for it): its baseline is plain SGD on the same network.
     Variant(_PLAIN_FAS_SGD, _PLAIN_FAS_SGD, {"method": "fas", "hierarchy": {"levels": 0, "gamma": 1, "k": 4}, "train": _SGD}),
     Variant("fas", _PLAIN_FAS_SGD, {"method": "fas", "hierarchy": {"levels": 1, "gamma": 1, "k": 4}, "train": _SGD}),
+    Variant("fas coarse-data", _PLAIN_FAS_SGD,
+            {"method": "fas", "hierarchy": {"levels": 1, "gamma": 1, "k": 4, "coarse_data": True}, "train": _SGD}),
 )
 
 # FAS's own [fas] keys (fas_poisson_fc.toml); MG/Opt refuses them (it has [mgopt] coherence and alpha).
@@ -120,6 +125,9 @@ POISSON_VARIANTS: tuple[Variant, ...] = (
     Variant("fas (2 levels)", _PLAIN, {"method": "fas", "hierarchy": {"levels": 1}, "fas": _FAS_ONLY}),
     Variant("fas (3 levels)", _PLAIN, {"method": "fas", "hierarchy": {"levels": 2}, "fas": _FAS_ONLY}),
     Variant("mgopt", _PLAIN, {"method": "mgopt", "hierarchy": {"levels": 1}}),
+    Variant("fas coarse-data (2 levels)", _PLAIN,
+            {"method": "fas", "hierarchy": {"levels": 1, "coarse_data": True}, "fas": {**_FAS_ONLY, "transfer": "graph"}}),
+    Variant("mgopt coarse-data", _PLAIN, {"method": "mgopt", "hierarchy": {"levels": 1, "coarse_data": True}, "fas": {"transfer": "graph"}}),
     Variant("fas nested (3 levels)", _PLAIN,
             {"method": "fas", "hierarchy": {"levels": 2, "start": "coarsest"}, "fas": _FAS_ONLY}),
 )
