@@ -19,11 +19,11 @@ import torch
 from msann.coarsening.network import CoarseningOptions
 from msann.config import ConfigError, parse_config
 from msann.core.coarse import mean_gradient
-from msann.core.driver import train
 from msann.core.transfer import parameters_of
-from msann.data import MinibatchStream
 from msann.methods.mgopt import MGOpt
 from msann.models.poisson_nets import poisson_fc
+
+from .resuming import assert_resumed_in_pieces_ends_as_whole
 
 F64 = torch.float64
 pytestmark = pytest.mark.filterwarnings("ignore::msann.coarsening.network.CoarseningWarning")
@@ -159,20 +159,9 @@ def test_kill_and_resume_ends_exactly_as_the_uninterrupted_run(tmp_path):
     generator = torch.Generator().manual_seed(0)
     inputs, targets = torch.randn(48, 16, generator=generator), torch.randn(48, 6, generator=generator)
     options = dict(gamma=1, k=2, cost_budget=8 * 40.0, batch_size=8, eval_points=4, progress=False)
-    whole = _fresh()
-    expected = train(whole, MinibatchStream(inputs, targets, batch_size=8, seed=1), (inputs, targets), **options)
-    path, calls = tmp_path / "checkpoint.pt", 0
-    while True:
-        calls += 1
-        method = _fresh(seed=0 if calls == 1 else calls)  # a resumed process starts from other weights: the checkpoint wins
-        result = train(method, MinibatchStream(inputs, targets, batch_size=8, seed=1), (inputs, targets),
-                       checkpoint=path, resume=True, max_steps=3, **options)
-        if result.total_cost >= options["cost_budget"]:
-            break
-    assert calls > 5 and method.counts == whole.counts and whole.counts["gate_open"] > 0
-    assert [point[:2] for point in result.history] == [point[:2] for point in expected.history]
-    for mine, theirs in zip(method.hierarchy[0].model.parameters(), whole.hierarchy[0].model.parameters()):
-        assert torch.equal(mine, theirs)
+    whole, method = assert_resumed_in_pieces_ends_as_whole(lambda seed: _fresh(seed=seed), inputs, targets,
+                                                           tmp_path / "checkpoint.pt", options=options)
+    assert method.counts == whole.counts and whole.counts["gate_open"] > 0
 
 
 @pytest.mark.parametrize("option, value, message", [

@@ -22,13 +22,13 @@ import torch
 from msann.coarsening.data import BlockMean, data_restrictions, data_shapes
 from msann.coarsening.network import COARSENERS, CoarseningOptions, coarsen
 from msann.core.coarse import mean_gradient
-from msann.core.driver import train
 from msann.core.transfer import load_parameters, parameters_of
 from msann.data import MinibatchStream
 from msann.methods.fas import FAS
 from msann.methods.mgopt import MGOpt
 
 from ..nets import fc_net
+from .resuming import assert_resumed_in_pieces_ends_as_whole
 
 F64 = torch.float64
 
@@ -162,20 +162,8 @@ def test_kill_and_resume_on_coarse_data_ends_exactly_as_the_uninterrupted_run(tm
     def fresh(seed):
         return _mgopt(levels=2, seed=seed, dtype=torch.float32, line_search=True, kappa=0.05, lam=0.1, smoother="adam", lr=1e-2)
 
-    whole = fresh(0)
-    expected = train(whole, MinibatchStream(data, data, batch_size=8, seed=1), (data, data), **options)
-    path, calls = tmp_path / "checkpoint.pt", 0
-    while True:
-        calls += 1
-        method = fresh(0 if calls == 1 else calls)  # a resumed process starts from other weights: the checkpoint wins
-        result = train(method, MinibatchStream(data, data, batch_size=8, seed=1), (data, data),
-                       checkpoint=path, resume=True, max_steps=3, **options)
-        if result.total_cost >= options["cost_budget"]:
-            break
-    assert calls > 5 and method.counts == whole.counts and whole.counts["gate_open"] > 0
-    assert [point[:2] for point in result.history] == [point[:2] for point in expected.history]
-    for mine, theirs in zip(method.hierarchy[0].model.parameters(), whole.hierarchy[0].model.parameters()):
-        assert torch.equal(mine, theirs)
+    whole, method = assert_resumed_in_pieces_ends_as_whole(fresh, data, data, tmp_path / "checkpoint.pt", options=options)
+    assert method.counts == whole.counts and whole.counts["gate_open"] > 0
 
 
 def test_the_graph_data_coarsener_refuses_a_network_it_cannot_coarsen():
