@@ -141,15 +141,23 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def _print_runs(records, out: Path) -> None:
-    """The runs' table; "to 1st final": cost and training seconds to the first run's final error (summary's ``to_baseline``)."""
-    print(f"{'run':<24} {'final val MSE':>14} {'cost to 1/10':>13} {'total cost':>11} {'seconds':>9} "
+    """The runs' table; "to 1st final": cost and training seconds to the first run's final error (summary's ``to_baseline``).
+
+    The error is the task's logged one, named by :func:`msann.report.error_label` ("val MSE", "val error rate").
+    """
+    from .report import error_label
+
+    error = f"val {error_label(records)}"  # the logged error: the first of the task's metrics
+    final = f"final {error}"
+    width, labels = max(14, len(final)), max([24, *(len(record.label) for record in records)])
+    print(f"{'run':<{labels}} {final:>{width}} {'cost to 1/10':>13} {'total cost':>11} {'seconds':>9} "
           f"{'cost to 1st final':>18} {'s to 1st final':>15}")
     for record in records:
         tenth, reach = record.cost_to_tenth, record.extra.get("to_baseline", {})
-        print(f"{record.label:<24} {record.final_val_mse:>14.4e} {_figure(tenth, '%.4g'):>13} {record.total_cost:>11.5g} "
+        print(f"{record.label:<{labels}} {record.final_val_mse:>{width}.4e} {_figure(tenth, '%.4g'):>13} {record.total_cost:>11.5g} "
               f"{record.wall_seconds:>9.1f} {_figure(reach.get('cost'), '%.5g'):>18} {_figure(reach.get('seconds'), '%.2f'):>15}")
     if len(records) > 1:
-        print(f"to 1st final: first reaching the final val MSE of {records[0].label!r}, {records[0].final_val_mse:.4e} "
+        print(f"to 1st final: first reaching the final {error} of {records[0].label!r}, {records[0].final_val_mse:.4e} "
               f"(interpolated between logged points; training seconds leave out evaluations and checkpoints); '-' = not reached")
     print(f"wrote {out / 'summary.json'}, {out / 'history.csv'}, {out / 'errors.csv'}, {out / 'error_vs_cost.png'}, {out / 'errors.png'}")
 

@@ -52,11 +52,11 @@ from .core.metrics import metric, task_metric
 from .data.standardize import original_units
 from .data import Dataset, MinibatchStream, load_dataset
 from .device import DEVICES, resolve_device
-from .methods import method_spec
-from .report import RunRecord, compare_to, plot_error_vs_cost, plot_errors, write_errors, write_seed_report, write_summary
+from .methods import METHODS, method_spec
+from .report import RunRecord, compare_to, error_label, plot_error_vs_cost, plot_errors, write_errors, write_seed_report, write_summary
 
 __all__ = ["DEVICES", "OUTPUT_RANGES", "PARALLEL_MODES", "PATH_OPTIONS", "TRAINING_EVALUATION_SIZE", "check_output_folder", "check_run_folders",
-           "check_target_range", "load_run_data", "remove_stale_temporaries", "resolve_device", "run_experiment", "run_slug"]
+           "check_target_range", "check_task", "load_run_data", "remove_stale_temporaries", "resolve_device", "run_experiment", "run_slug"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +126,27 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf), "identity": (-math.inf, math.inf)}
 
 
+def check_task(run: RunConfig, dataset: Dataset, *, source: str) -> None:
+    """Refuse classification data (``Dataset.classes``) for a method that trains ``[model]`` autoencoders (MsANN).
+
+    The methods that bring their own network (FAS, MG/Opt) end it in a linear layer of one logit per class
+    and minimise the cross-entropy (:func:`msann.core.metrics.task_loss`); a ``[model]`` network maps the
+    inputs back to their own width on the MSE.
+    """
+    if dataset.classes is None or not method_spec(run.method).uses_model:
+        return
+    valid = ", ".join(repr(name) for name, spec in sorted(METHODS.items()) if not spec.uses_model)
+    raise ConfigError(source, f"method must be one that trains a classifier ({valid}) on the {dataset.classes}-class labels "
+                              f"of [data] {dataset.name!r} (run {run.label!r}); got method = {run.method!r}, which trains "
+                              f"autoencoders")
+
+
 def check_target_range(run: RunConfig, dataset: Dataset, *, source: str) -> None:
-    """Refuse targets that the run's network cannot produce (its ``[model] output_activation``), naming the values."""
+    """Refuse targets that the run's network cannot produce (its ``[model] output_activation``), naming the values.
+
+    A method that brings its own network (FAS, MG/Opt) ends it in a linear layer, which produces any values
+    (a classification's logits fit one-hot targets through the cross-entropy): nothing to check.
+    """
     if not method_spec(run.method).uses_model:
         return
     low, high = OUTPUT_RANGES.get(run.model.output_activation, (-math.inf, math.inf))
@@ -265,6 +284,7 @@ def run_experiment(
     devices = []
     for run in runs:
         dataset = load_run_data(run, source=source, cache=cache, base=base)
+        check_task(run, dataset, source=source)
         check_sizes(run, dimension=dataset.dimension, unit_shape=dataset.unit_shape, target_shape=dataset.target_shape)
         check_target_range(run, dataset, source=source)
         datasets.append(dataset)
@@ -309,7 +329,7 @@ def _write_reports(out_dir: Path, config: ExperimentConfig, records: list[RunRec
     write_summary(out_dir, recipe=config.source, runs=records)
     write_errors(out_dir, records)
     if plot:
-        plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=title)
+        plot_error_vs_cost(records, out_dir / "error_vs_cost.png", title=title, metric=f"validation {error_label(records)}")
         plot_errors(records, out_dir / "errors.png", title=title)
     if seeds and plot:
         write_seed_report(out_dir, records, title=title)

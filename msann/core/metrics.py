@@ -13,6 +13,19 @@ finest model.  :data:`METRICS` holds them by task:
     per-node MSE, what ``torch.nn.MSELoss`` computes); ``val_linf``, the
     largest absolute error over all samples and nodes; ``val_rel_l2``, the
     mean over samples of ``||u_pred - u||_2 / ||u||_2``.
+``"classification"``
+    A classifier's logits against one-hot targets (``Dataset.classes``):
+    ``val_error``, the misclassification rate in [0, 1] (the predicted
+    class is the largest logit, the first on a tie), and
+    ``val_cross_entropy``, the mean over examples of
+    ``-log softmax(logits)[label]``.
+
+The first error a metric returns is a run's logged error (its history and
+the tables' "final" column: :func:`msann.core.driver.train`); every one is
+lower-is-better.  :data:`LOSSES` holds each task's training loss
+``loss(outputs, targets)``, the one every level of FAS and MG/Opt and their
+smoothing steps minimise: the mean squared error, or for classification the
+cross-entropy of the logits (:func:`task_loss`).
 
 Comparing with LLNL/MTNN.  MTNN's validation "L2 loss"
 (``RealValidationCallback`` in ``MTNN/utils/validation_callbacks.py``) sums
@@ -37,7 +50,8 @@ import torch
 
 from graphprolong.checks import check_choice
 
-__all__ = ["METRICS", "best_errors", "field_errors", "metric", "mse_errors", "task_metric"]
+__all__ = ["LOSSES", "METRICS", "best_errors", "classification_errors", "cross_entropy", "field_errors", "metric", "mse_errors",
+           "task_loss", "task_metric"]
 
 
 def mse_errors(predict: Callable, inputs: torch.Tensor, targets: torch.Tensor, *, batch_size: int = 4096) -> dict:
@@ -64,18 +78,46 @@ def field_errors(predict: Callable, inputs: torch.Tensor, targets: torch.Tensor,
     return {"val_l2": squared / targets.numel(), "val_linf": largest, "val_rel_l2": relative / targets.shape[0]}
 
 
+def cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The mean over the rows of ``-sum_j targets_j log softmax(outputs)_j``: the cross-entropy of logits and one-hot rows."""
+    return torch.nn.functional.cross_entropy(outputs, targets)
+
+
+def classification_errors(predict: Callable, inputs: torch.Tensor, targets: torch.Tensor, *,
+                          batch_size: int = 4096) -> dict:
+    """``{"val_error", "val_cross_entropy"}`` of a classifier's logits against one-hot targets (module docstring)."""
+    wrong, entropy = 0, 0.0
+    with torch.no_grad():
+        for start in range(0, inputs.shape[0], batch_size):
+            logits, truth = predict(inputs[start : start + batch_size]), targets[start : start + batch_size]
+            wrong += int((logits.argmax(dim=1) != truth.argmax(dim=1)).sum())
+            entropy += float(torch.nn.functional.cross_entropy(logits, truth, reduction="sum"))
+    return {"val_error": wrong / targets.shape[0], "val_cross_entropy": entropy / targets.shape[0]}
+
+
 #: Metrics by task name.
-METRICS: dict[str, Callable[..., dict]] = {"mse": mse_errors, "field": field_errors}
+METRICS: dict[str, Callable[..., dict]] = {"mse": mse_errors, "field": field_errors, "classification": classification_errors}
+#: The training loss ``loss(outputs, targets)`` of each task of :data:`METRICS`.
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": torch.nn.functional.mse_loss, "field": torch.nn.functional.mse_loss, "classification": cross_entropy}
 
 
 def metric(name: str) -> Callable[..., dict]:
     """The metric of task ``name`` (a key of :data:`METRICS`)."""
-    return METRICS[check_choice("metrics", name, METRICS)]
+    return METRICS[check_choice("metric", name, METRICS)]
 
 
 def task_metric(dataset) -> str:
-    """The metrics of a data set's task: ``"field"`` for regression onto other units (``target_shape``), else ``"mse"``."""
+    """The task of a data set: ``"classification"`` for labels (``classes``), ``"field"`` for regression onto other
+    units (``target_shape``), else ``"mse"``."""
+    if dataset.classes is not None:
+        return "classification"
     return "field" if dataset.target_shape is not None else "mse"
+
+
+def task_loss(dataset) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss of a data set's task (:data:`LOSSES`): the cross-entropy of logits for classification, else the MSE."""
+    return LOSSES[task_metric(dataset)]
 
 
 def best_errors(evaluations: Sequence[dict], keys: Iterable[str]) -> dict[str, float | None]:

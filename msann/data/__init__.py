@@ -13,7 +13,8 @@ record of every option used.  Data sets are made by name through the
 ``fashion_mnist``
     The standard IDX files of Fashion-MNIST (Debian package
     ``dataset-fashion-mnist``, or any folder given by the user); pixels in
-    [0, 1], inputs = targets.
+    [0, 1], inputs = targets; with ``task = "classify"`` the targets are the
+    labels, one-hot (a classification data set: ``Dataset.classes = 10``).
 ``npz``
     A user ``.npz`` file: ``X`` (``N x d``), optionally targets ``Y``, a
     validation split ``X_val``/``Y_val``, input noise and a scaling
@@ -53,7 +54,8 @@ from typing import Any
 from graphprolong.checks import check_choice
 
 from .dataset import Dataset
-from .fashion import FASHION_MNIST_DIRECTORY, FASHION_MNIST_ENVIRONMENT_VARIABLE, fashion_mnist
+from .fashion import (FASHION_MNIST_CLASSES, FASHION_MNIST_DIRECTORY, FASHION_MNIST_ENVIRONMENT_VARIABLE, FASHION_MNIST_TASKS,
+                      fashion_mnist)
 from .idx import IDX_TYPES, read_idx, write_idx
 from .npz_file import npz
 from .objects import NOISE_KINDS, one_object, two_object
@@ -78,8 +80,10 @@ __all__ = [
     "CACHE_ENVIRONMENT_VARIABLE",
     "DATASETS",
     "FACE_MEANS",
+    "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIRECTORY",
     "FASHION_MNIST_ENVIRONMENT_VARIABLE",
+    "FASHION_MNIST_TASKS",
     "GENERATOR_VERSION",
     "IDX_TYPES",
     "INPUT_CHANNELS",
@@ -124,7 +128,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 #: Loader options added after runs were checkpointed, by data set, with their defaults: at its default such an
 #: option stays out of a run's fingerprint (:meth:`msann.config.RunConfig.fingerprint_dict`), so those checkpoints
 #: still resume (as ``option(..., added=True)`` keys of the recipe tables).
-ADDED_OPTIONS: dict[str, dict[str, Any]] = {"poisson": {"standardize": False}}
+ADDED_OPTIONS: dict[str, dict[str, Any]] = {"fashion_mnist": {"task": "autoencoder"}, "poisson": {"standardize": False}}
 
 
 def load_dataset(name: str, *, seed: int = 0, **options: Any) -> Dataset:

@@ -3,7 +3,9 @@
 A :class:`Dataset` holds training and validation inputs and targets as
 ``N x d`` float32 arrays, the layout of the ``d`` input units (``unit_shape``)
 and a JSON-serialisable ``metadata`` record of every option used; it checks
-all of them when made.
+all of them when made.  A classification data set (``classes``) stores its
+labels as one-hot target rows, so that every task shares the one ``N x d``
+float32 layout (minibatches, checkpoints, coarse data).
 """
 
 from __future__ import annotations
@@ -40,12 +42,21 @@ class Dataset:
     target_shape : tuple of int, optional
         Layout of the target units when they differ from the inputs'
         (``prod(target_shape)`` = the targets' width); None for autoencoders.
+    classes : int, optional
+        Number of classes of a classification data set: its targets are
+        one-hot rows (one 1, the rest 0) of width ``classes``, and
+        ``target_shape == (classes,)``.  None for regression and
+        autoencoders.  One-hot rather than a column of class indices: the
+        network's ``classes`` outputs then match the targets' width as for
+        every other task, and the targets stay float32 rows that the
+        minibatch stream and the checkpoints handle unchanged.
 
     Raises
     ------
     ValueError
         If an array is not a 2-D C-contiguous float32 array, the sizes
-        disagree, or ``prod(unit_shape) != d``.
+        disagree, ``prod(unit_shape) != d``, or ``classes`` is given with
+        targets that are not one-hot rows of that width.
     """
 
     name: str
@@ -56,6 +67,7 @@ class Dataset:
     unit_shape: tuple[int, ...]
     metadata: dict = field(default_factory=dict)
     target_shape: tuple[int, ...] | None = None
+    classes: int | None = None
 
     def __post_init__(self) -> None:
         arrays = {
@@ -91,6 +103,8 @@ class Dataset:
                 )
         width = widths["train_inputs"]
         object.__setattr__(self, "unit_shape", _checked_sizes("unit_shape", self.unit_shape, width, f"d = {width}"))
+        if self.classes is not None:
+            _check_one_hot(self.classes, self.target_shape, {label: arrays[label] for label in ("train_targets", "val_targets")})
 
     @property
     def dimension(self) -> int:
@@ -120,6 +134,21 @@ def _checked_sizes(label: str, sizes: Any, width: int, product: str) -> tuple[in
     if not checked or any(size < 1 for size in checked) or math.prod(checked) != width:
         raise ValueError(f"{label} must be positive sizes whose product is {product}; got {label} = {sizes}")
     return checked
+
+
+def _check_one_hot(classes: Any, target_shape: tuple[int, ...] | None, targets: dict[str, np.ndarray]) -> None:
+    """A ValueError unless ``classes >= 2``, ``target_shape == (classes,)`` and every target row is one-hot."""
+    if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
+        raise ValueError(f"classes must be an integer >= 2; got classes = {classes!r}")
+    if target_shape != (classes,):
+        raise ValueError(f"target_shape must be (classes,) = ({classes},) for a classification data set; "
+                         f"got target_shape = {target_shape}")
+    for label, array in targets.items():
+        binary = (array == 0.0) | (array == 1.0)
+        bad = np.flatnonzero(~binary.all(axis=1) | (np.count_nonzero(array, axis=1) != 1))
+        if bad.size:
+            raise ValueError(f"{label} must be one-hot rows (one 1, the rest 0) for a classification data set; "
+                             f"row {bad[0]} is {array[bad[0]].tolist()}")
 
 
 def _describe(value: Any) -> str:

@@ -14,7 +14,8 @@ the V-cycle of seed 000 §6)::
                 m_l <- m_l + alpha_m P_p (m_{l+1} - R_p m_l)
     smooth(l)
 
-Objectives.  Level 0 minimises ``g(x)``, the minibatch mean squared error.
+Objectives.  Level 0 minimises ``g(x)``, the minibatch loss (``loss``: the mean squared
+error, or a classification's cross-entropy, :func:`msann.core.metrics.task_loss`).
 Level ``c >= 1`` minimises the tau-corrected coarse objective (seed 000 eq. 3)::
 
     g^_c(x_c) = g_c(x_c) - gamma_tau <x_c, tau_c>,
@@ -72,6 +73,10 @@ from ..core.smoothing import SMOOTHERS, make_smoother, smoothing_step
 from ..options import at_least, check_rule, in_interval
 
 __all__ = ["FAS"]
+
+
+#: The errors of a regression onto grid nodes that every FAS summary reports (None where not measured).
+_FIELD_ERRORS = ("val_l2", "val_rel_l2", "val_linf", "train_l2", "train_rel_l2", "train_linf")
 
 
 def _fresh_state() -> dict:
@@ -189,7 +194,7 @@ class FAS(MultilevelMethod):
         return self.hierarchy[level].model(inputs)
 
     def _objective(self, level: int, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(g^_level, g_level)`` on a minibatch: the tau-corrected objective and the mean squared error."""
+        """``(g^_level, g_level)`` on a minibatch: the tau-corrected objective and the loss."""
         data = self.loss(self._forward(level, inputs), targets)
         tau = self.hierarchy[level].state["tau"]
         if tau is None or self.gamma_tau == 0.0:
@@ -247,7 +252,7 @@ class FAS(MultilevelMethod):
         return state["tau_batch"][position]
 
     def smooth_step(self, level: int, inputs, targets) -> torch.Tensor:
-        """One SGD+momentum step on level ``level``'s objective; returns the minibatch MSE (detached)."""
+        """One SGD+momentum step on level ``level``'s objective; returns the minibatch loss (detached)."""
         if level > self._top and not self.hierarchy[level].state["tau_batch"]:
             raise RuntimeError(f"level {level} needs its tau batch first: smooth it after down({level - 1})")
         self._batch_size = int(inputs.shape[0]) * data_parallel_size()  # the global minibatch: work units count it
@@ -313,9 +318,12 @@ class FAS(MultilevelMethod):
         ``best_<split>_linf``, for ``val`` and ``train``; ``outputs`` (units of the network's output)
         and ``best_val_l2_summed = outputs x best_val_l2``, the squared error summed over the
         outputs and averaged over samples: LLNL/MTNN's validation "L2 loss" (:mod:`msann.core.metrics`).
+        The best of every other error the evaluations measured follows (a classification's
+        ``best_val_error``, ``best_val_cross_entropy``, ...).
         """
         transfers = [level.transfer for level in self.hierarchy.levels[:-1]]
-        best = best_errors(result.evaluations, ("val_l2", "val_rel_l2", "val_linf", "train_l2", "train_rel_l2", "train_linf"))
+        measured = (key for evaluation in result.evaluations for key in evaluation if key != "cost")
+        best = best_errors(result.evaluations, dict.fromkeys([*_FIELD_ERRORS, *measured]))
         outputs = [module for module in self.hierarchy[0].model.modules() if isinstance(module, nn.Linear)][-1].out_features
         summed = None if best["best_val_l2"] is None else outputs * best["best_val_l2"]
         return {**best, "outputs": outputs, "best_val_l2_summed": summed,

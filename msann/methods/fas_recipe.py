@@ -24,6 +24,7 @@ from ..coarsening.matching import PROJECTIONS, VISIT_ORDERS
 from ..coarsening.mutual_best import MATCHINGS
 from ..coarsening.network import COARSENERS, CoarseningOptions
 from ..core.cost import COST_MODELS
+from ..core.metrics import task_loss
 from ..models.poisson_nets import conv_side, poisson_cnn, poisson_fc
 from ..models.resnet import ResNet
 from ..options import at_least, in_interval, one_of, option, positive
@@ -179,7 +180,7 @@ def build_fas_method(run, dataset, device: torch.device | str) -> FAS:
         transfer=coarsener_of(run),
         rematch_every=fas.rematch_every, tau_batches=fas.tau_batches, gamma_tau=fas.gamma_tau, alpha_p=fas.alpha_p,
         alpha_m=fas.alpha_m, eta=fas.eta, lr=run.train.lr, momentum=run.train.momentum, cost_model=fas.cost_model,
-        input_shape=dataset.unit_shape if fas.architecture == "cnn" else None, seed=run.train.seed,
+        input_shape=dataset.unit_shape if fas.architecture == "cnn" else None, seed=run.train.seed, loss=task_loss(dataset),
     )
 
 

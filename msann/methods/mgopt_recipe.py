@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.metrics import task_loss
 from ..options import at_least, one_of, option, positive
 from .fas_recipe import FasTable, build_network, check_fas_data, check_fas_run, coarsener_of, coarsening_options
 from .mgopt import COHERENCES, OPEN_UNIT, MGOpt
@@ -56,7 +57,7 @@ def build_mgopt_method(run, dataset, device: torch.device | str) -> MGOpt:
         armijo=mgopt.armijo, backtracks=mgopt.backtracks, coarsening=coarsening_options(run, dataset), transfer=coarsener_of(run),
         rematch_every=fas.rematch_every, tau_batches=fas.tau_batches, alpha_m=fas.alpha_m, eta=fas.eta, lr=run.train.lr,
         momentum=run.train.momentum, cost_model=fas.cost_model, smoother=run.train.optimizer,
-        input_shape=dataset.unit_shape if fas.architecture == "cnn" else None, seed=run.train.seed,
+        input_shape=dataset.unit_shape if fas.architecture == "cnn" else None, seed=run.train.seed, loss=task_loss(dataset),
     )
 
 

@@ -25,7 +25,7 @@ Examples
 from .files import ERRORS_FILE, HISTORY_HEADER, read_summary, write_errors, write_summary
 from .grid import CostGrid
 from .plots import plot_error_vs_cost, plot_errors
-from .records import SUMMARY_KEYS, RunRecord
+from .records import SUMMARY_KEYS, RunRecord, error_label
 from .seeds import compare_to, seed_markdown, seed_table, write_seed_report
 from .sweep import sweep_markdown, sweep_table, write_sweep
 
@@ -33,6 +33,7 @@ __all__ = [
     "CostGrid",
     "RunRecord",
     "compare_to",
+    "error_label",
     "SUMMARY_KEYS",
     "HISTORY_HEADER",
     "ERRORS_FILE",

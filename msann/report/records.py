@@ -18,7 +18,8 @@ import numpy as np
 
 from graphprolong.checks import check_positive, check_real
 
-__all__ = ["OPTIONAL_SUMMARY_KEYS", "RunRecord", "SUMMARY_KEYS", "TIMED_KEYS", "first_reach", "step_index", "untimed"]
+__all__ = ["ERROR_LABELS", "OPTIONAL_SUMMARY_KEYS", "RunRecord", "SUMMARY_KEYS", "TIMED_KEYS", "error_label", "first_reach",
+           "step_index", "untimed"]
 
 #: Keys of every run entry in ``summary.json``, in the order written.
 SUMMARY_KEYS = (
@@ -277,6 +278,27 @@ def _checked_evaluations(label: str, evaluations: Any) -> list[dict]:
 
 def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+#: How tables and figures name a run's logged error, by its key: the first error of the task's metrics
+#: (:mod:`msann.core.metrics`), kept under ``val_mse`` in ``summary.json`` and ``history.csv`` whatever it is.
+#: The autoencoders' ``val_mse`` and the fields' per-node ``val_l2`` are both the MSE.
+ERROR_LABELS = {"val_mse": "MSE", "val_l2": "MSE", "val_error": "error rate"}
+
+
+def error_label(runs: Sequence[RunRecord]) -> str:
+    """The name of the runs' logged error in tables and figures: ``"MSE"``, ``"error rate"`` (:data:`ERROR_LABELS`).
+
+    Read from each run's first evaluation (its first error is the logged
+    one); another key is named without its ``val_`` prefix, runs without
+    evaluations say ``"MSE"``, and runs of different tasks list their names,
+    joined by ``" / "``.
+    """
+    names: dict[str, None] = {}
+    for run in runs:
+        key = next((key for key in run.evaluations[0] if key != "cost"), None) if run.evaluations else None
+        names[ERROR_LABELS.get(key, key.removeprefix("val_")) if key else "MSE"] = None
+    return " / ".join(names) or "MSE"
 
 
 def _checked_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:

@@ -18,7 +18,7 @@ from graphprolong.checks import check_choice, check_positive_int
 
 from ..atomic import write_atomically
 from .plots import plot_error_vs_cost
-from .records import RunRecord, _checked_runs, _finite_or_none
+from .records import RunRecord, _checked_runs, _finite_or_none, error_label
 
 __all__ = ["sweep_markdown", "sweep_table", "write_sweep"]
 
@@ -97,15 +97,16 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}g}"
 
 
-def sweep_markdown(table: Mapping[str, Any], *, runs: Sequence[RunRecord] | None = None) -> str:
-    """Render a :func:`sweep_table` as Markdown (optionally with every run, best first)."""
+def sweep_markdown(table: Mapping[str, Any], *, runs: Sequence[RunRecord] | None = None, error: str = "MSE") -> str:
+    """Render a :func:`sweep_table` as Markdown (optionally with every run, best first); ``error`` names the logged error."""
     lines = [
         f"# Sweep summary ({table['runs']} runs)",
         "",
-        "| | run | final val MSE | cost to 1/10 MSE | seconds to 1/10 MSE | total cost | wall-clock s |",
+        f"| | run | final val {error} | cost to 1/10 {error} | seconds to 1/10 {error} | total cost | wall-clock s |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    roles = (("best final MSE", "best_final"), ("worst final MSE", "worst_final"), ("default", "default"), ("best cost to 1/10", "best_cost_to_tenth"))
+    roles = ((f"best final {error}", "best_final"), (f"worst final {error}", "worst_final"), ("default", "default"),
+             ("best cost to 1/10", "best_cost_to_tenth"))
     for name, key in roles:
         row = table[key]
         if row is None:
@@ -118,7 +119,7 @@ def sweep_markdown(table: Mapping[str, Any], *, runs: Sequence[RunRecord] | None
     equal = table["equal_cost"]
     lines += [
         "",
-        f"- Cost to 1/10 MSE, default / best: {'—' if table['cost_ratio'] is None else format(table['cost_ratio'], '.3g') + '×'}",
+        f"- Cost to 1/10 {error}, default / best: {'—' if table['cost_ratio'] is None else format(table['cost_ratio'], '.3g') + '×'}",
         f"- At equal total cost C = {_number(equal['cost'])}: best `{equal['best']['label']}` "
         f"{_number(equal['best']['val_mse'])} vs default {_number(equal['default_val_mse'])}",
         "",
@@ -128,9 +129,9 @@ def sweep_markdown(table: Mapping[str, Any], *, runs: Sequence[RunRecord] | None
     if runs is not None:
         lines += [
             "",
-            "## All runs (best final MSE first)",
+            f"## All runs (best final {error} first)",
             "",
-            "| run | final val MSE | cost to 1/10 MSE | seconds to 1/10 MSE | total cost | wall-clock s |",
+            f"| run | final val {error} | cost to 1/10 {error} | seconds to 1/10 {error} | total cost | wall-clock s |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         for run in sorted(_checked_runs(runs), key=_final_key):
@@ -165,7 +166,7 @@ def write_sweep(
     except (TypeError, ValueError) as error:
         raise TypeError(f"run params must be plain JSON data (finite numbers); {error}") from None
     write_atomically(out_dir / "sweep.json", lambda file: file.write((text + "\n").encode()))
-    markdown = sweep_markdown(table, runs=runs)
+    markdown = sweep_markdown(table, runs=runs, error=error_label(runs))
     write_atomically(out_dir / "sweep.md", lambda file: file.write(markdown.encode()))
     chosen = [run.label for run in sorted(runs, key=_final_key)[:best]]
     if table["best_cost_to_tenth"] is not None:
@@ -173,5 +174,6 @@ def write_sweep(
     if default_label is not None:
         chosen.append(default_label)
     shown = [run for run in runs if run.label in set(chosen)]
-    plot_error_vs_cost(shown, out_dir / "sweep.png", title=title or f"Sweep: best {best} runs and the default", reference=default_label)
+    plot_error_vs_cost(shown, out_dir / "sweep.png", title=title or f"Sweep: best {best} runs and the default", reference=default_label,
+                       metric=f"validation {error_label(runs)}")
     return table

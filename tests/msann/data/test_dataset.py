@@ -30,3 +30,22 @@ def test_load_dataset_registry_and_errors():
         load_dataset("one_object", lenght=16)
     with pytest.raises(TypeError, match="needs option.* path"):
         load_dataset("npz")
+
+
+def test_a_classification_dataset_holds_one_hot_targets_of_width_classes():
+    inputs = np.zeros((3, 4), dtype=np.float32)
+    targets = np.eye(3, dtype=np.float32)[[0, 2, 1]]
+    data = Dataset("x", inputs, targets, inputs, targets, (4,), target_shape=(3,), classes=3)
+    assert (data.classes, data.target_shape) == (3, (3,))
+    square = np.zeros((3, 3), dtype=np.float32)  # inputs as wide as the targets: target_shape may be left out, but not here
+    with pytest.raises(ValueError, match=r"target_shape must be \(classes,\) = \(3,\) for a classification data set; got "
+                                         r"target_shape = None"):
+        Dataset("x", square, targets, square, targets, (3,), classes=3)
+    with pytest.raises(ValueError, match=r"classes must be an integer >= 2; got classes = 1"):
+        Dataset("x", inputs, targets[:, :1].copy(), inputs, targets[:, :1].copy(), (4,), target_shape=(1,), classes=1)
+    for row, bad in ((1, [0.0, 0.5, 0.5]), (2, [0.0, 0.0, 0.0]), (0, [1.0, 1.0, 0.0])):
+        wrong = targets.copy()
+        wrong[row] = bad
+        with pytest.raises(ValueError, match=rf"val_targets must be one-hot rows \(one 1, the rest 0\) for a classification "
+                                             rf"data set; row {row} is \[{', '.join(map(str, bad))}\]"):
+            Dataset("x", inputs, targets, inputs, wrong, (4,), target_shape=(3,), classes=3)

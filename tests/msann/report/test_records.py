@@ -72,3 +72,21 @@ def test_record_checks_totals_and_extra_names():
 def test_evaluations_are_checked():
     with pytest.raises(ValueError, match=r"run 'a': evaluations\[0\] must be a dict with a 'cost' key"):
         RunRecord("a", {}, [(0.0, 1.0, 0.0)], total_cost=0.0, wall_seconds=0.0, evaluations=[{"val_l2": 1.0}])
+
+
+# --------------------------------------------------------------------------- the name of the logged error
+
+
+def test_error_label_names_the_first_error_of_the_task_metrics():
+    from msann.report import error_label, sweep_markdown, sweep_table
+
+    from .helpers import evaluated
+
+    assert error_label([record("plain", [1.0, 0.5])]) == "MSE"  # no evaluations: the autoencoders' MSE
+    assert error_label([evaluated("field", measures=("l2", "linf"))]) == "MSE"  # the per-node MSE
+    classifier = evaluated("classifier", measures=("error", "cross_entropy"))
+    assert error_label([classifier]) == "error rate"
+    assert error_label([evaluated("other", measures=("linf", "l2"))]) == "linf"
+    assert error_label([classifier, evaluated("mse", measures=("mse",))]) == "error rate / MSE"
+    markdown = sweep_markdown(sweep_table([classifier], default_label=None), runs=[classifier], error=error_label([classifier]))
+    assert "| | run | final val error rate | cost to 1/10 error rate |" in markdown and "MSE" not in markdown
