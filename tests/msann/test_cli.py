@@ -363,16 +363,32 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float) -> bool:
     return False
 
 
-#: The paper's MsANN, its coarse-data levels, and those with a nested start.
-KILL_VARIANTS = {"paper": [], "coarse data": ["--set", "hierarchy.coarse_data=true"],
-                 "coarse data, nested": ["--set", "hierarchy.coarse_data=true", "--set", "hierarchy.start=coarsest",
-                                         "--set", "hierarchy.stage_cycles=3"]}
+#: One MG/Opt run on the width-and-data hierarchy (gate, Armijo line search, Adam on every level).
+MGOPT_ONE_RUN = 'method = "mgopt"\n' + ONE_RUN.replace("[model]\nwidths = [64, 16, 8, 16, 64]\n", """[fas]
+architecture = "fc"
+hidden = 16
+hidden_layers = 2
+transfer = "graph"
+tau_batches = 2
+cost_model = "macs"
+
+[mgopt]
+line_search = true
+kappa = 0.05
+""")
+
+#: The paper's MsANN, its coarse-data levels, those with a nested start, and MG/Opt on width and data.
+KILL_VARIANTS = {"paper": (ONE_RUN, []), "coarse data": (ONE_RUN, ["--set", "hierarchy.coarse_data=true"]),
+                 "coarse data, nested": (ONE_RUN, ["--set", "hierarchy.coarse_data=true", "--set", "hierarchy.start=coarsest",
+                                                   "--set", "hierarchy.stage_cycles=3"]),
+                 "mgopt, width and data": (MGOPT_ONE_RUN, ["--set", "hierarchy.coarse_data=true"])}
 
 
 @pytest.mark.parametrize("variant", sorted(KILL_VARIANTS))
 def test_kill_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path, variant):
-    sets = [*KILL_SETS, *KILL_VARIANTS[variant]]
-    recipe = write_recipe(tmp_path, ONE_RUN, name="kill", budget=KILL_BUDGET)
+    template, extra = KILL_VARIANTS[variant]
+    sets = [*KILL_SETS, *extra]
+    recipe = write_recipe(tmp_path, template, name="kill", budget=KILL_BUDGET)
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     checkpoint = killed / "runs" / run_slug("kill") / CHECKPOINT_NAME
     threads = str(torch.get_num_threads())  # the same float reductions in the subprocess as here
