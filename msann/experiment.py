@@ -127,12 +127,17 @@ OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.
 
 
 def check_task(run: RunConfig, dataset: Dataset, *, source: str) -> None:
-    """Refuse classification data (``Dataset.classes``) for a method that trains ``[model]`` autoencoders (MsANN).
+    """Refuse classification data (``Dataset.classes``) for a method that trains ``[model]`` autoencoders (MsANN),
+    and for coarse data (class labels have no graph to coarsen along).
 
     The methods that bring their own network (FAS, MG/Opt) end it in a linear layer of one logit per class
     and minimise the cross-entropy (:func:`msann.core.metrics.task_loss`); a ``[model]`` network maps the
     inputs back to their own width on the MSE.
     """
+    if dataset.classes is not None and run.hierarchy.coarse_data and run.hierarchy.levels:
+        raise ConfigError(source, f"[hierarchy] coarse_data = true halves the targets' units along their graph; the "
+                                  f"{dataset.classes} class labels of [data] {dataset.name!r} have none (run {run.label!r}): "
+                                  f"got coarse_data = true")
     if dataset.classes is None or not method_spec(run.method).uses_model:
         return
     valid = ", ".join(repr(name) for name, spec in sorted(METHODS.items()) if not spec.uses_model)

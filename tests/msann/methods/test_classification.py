@@ -213,3 +213,13 @@ def test_a_bad_task_and_msann_on_labels_are_one_line_recipe_errors(recipe, tmp_p
     assert ("method must be one that trains a classifier ('fas', 'mgopt') on the 10-class labels of [data] 'fashion_mnist' "
             "(run 'msann'); got method = 'msann', which trains autoencoders") in error
     assert len(error.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_coarse_data_on_class_labels_is_a_one_line_recipe_error(recipe, tmp_path, capsys):
+    argv = ["run", recipe(), "--set", "hierarchy.coarse_data=true", "--set", 'fas.architecture="fc"',
+            "--set", 'fas.transfer="graph"', "--set", "fas.hidden_layers=2", "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert ("[hierarchy] coarse_data = true halves the targets' units along their graph; the 10 class labels of "
+            "[data] 'fashion_mnist' have none") in error and "got coarse_data = true" in error
+    assert len(error.splitlines()) == 1 and not (tmp_path / "out").exists()
