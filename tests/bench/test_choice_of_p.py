@@ -16,9 +16,11 @@ def test_every_data_set_gets_fig_7s_six_runs_with_its_own_data_and_optimiser(nam
                              "all levels simultaneously"]
     strategies = [run.hierarchy.strategy for run in config.runs[1:]]
     assert strategies == ["path", "grid", "grid-shuffled", "random-orthogonal", "grid"]
+    data, optimizer, model = choice.DATA[name]
     for run in config.runs:
-        assert run.data["name"] == name and run.train.cost_budget == 123.0
-        assert run.train.optimizer == choice.DATA[name][1]
+        assert run.data["name"] == data["name"] and run.train.cost_budget == 123.0
+        assert run.train.optimizer == optimizer
+        assert all(getattr(run.model, key) == value for key, value in model.items())
         assert run.hierarchy.levels == (0 if run.label == "default" else 3)
 
 
