@@ -47,7 +47,7 @@ class HierarchyTable:
     strategy: str = option("path", one_of(STRATEGIES), "unit graphs and their P")
     p_method: str = option("recipe", one_of(GRAPH_METHODS), "how the 1D maps are designed (msann.coarsening.graph.METHODS)")
     schedule: str = option("cycle", one_of(SCHEDULES), "gamma-cycles, or all levels trained simultaneously (baseline)")
-    coarse_data: bool = option(False, "true or false", "coarse levels train smaller networks on averaged data (msann)")
+    coarse_data: bool = option(False, "true or false", "coarse levels train smaller networks on averaged data: every width halved, the data's too (msann with strategy path or grid; fas and mgopt with [fas] transfer = 'graph')")
     start: str = option("finest", one_of(STARTS), "'coarsest': nested iteration, the coarsest level trained first")
     stage_cycles: int = option(20, at_least(1, integer=True), "with start = 'coarsest': cycles from each coarser level")
     stage: str = option("cycles", one_of(STAGES), "with start = 'coarsest': 'top' trains each stage's top level only, "
