@@ -369,19 +369,22 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     begin = time.perf_counter()
     P, iterations, reason, log = torch_optimizers.minimize(
         objective, objective.tensor(start), min_gradient_norm=1e-10 * scale, max_time=args.ours_max_time,
+        preconditioner=None if args.preconditioner == "none" else args.preconditioner,
     )
     seconds = time.perf_counter() - begin
     reached = next((stamp for stamp, value in zip(log["time"], log["objective"]) if value <= threshold), None)
     row["ours"] = {"objective": log["objective"][-1], "iterations": iterations, "seconds": seconds,
                    "seconds_to_reach": reached, "stopping_reason": reason, "device": str(objective.device),
-                   "gradient_ratio": log["gradient_norm"][-1] / scale, "seconds_to_gradient": seconds_to_gradient(log, scale)}
+                   "gradient_ratio": log["gradient_norm"][-1] / scale, "seconds_to_gradient": seconds_to_gradient(log, scale),
+                   "preconditioner": args.preconditioner, "inner_iterations": sum(log["inner_iterations"])}
     row["load_average"] = os.getloadavg()[0]
     reference = row["reference"]
     print(
         f"{row['case']} s=1: "
         + (f"reference E={reference['objective']:.6g} after {reference['iterations']} it in {reference['seconds']:.1f} s "
            f"({reference['seconds'] / max(reference['iterations'], 1):.2f} s/it); " if reference else "reference skipped; ")
-        + f"torch TR ({objective.device}) E={row['ours']['objective']:.6g} after {iterations} it in {seconds:.1f} s, "
+        + f"torch TR ({objective.device}, preconditioner {args.preconditioner}) E={row['ours']['objective']:.6g} after {iterations} it "
+        f"({row['ours']['inner_iterations']} inner) in {seconds:.1f} s, "
         f"reached the reference's E in {_seconds(reached)} s, |grad|/scale {row['ours']['gradient_ratio']:.2g} "
         f"(s to |grad|/scale <= {gradient_times_text(row['ours']['seconds_to_gradient'])}); load {row['load_average']:.2f}",
         flush=True,
@@ -474,6 +477,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--large", action="store_true", help="grid 32x32->64x64 and 64x64->128x128 at s = 1 with the torch backend")
     parser.add_argument("--large-reference", action="store_true", help="also run the reference at n = 16384 (2 GB matrices)")
     parser.add_argument("--device", default="auto", help="torch device of --large (auto, cpu, cuda)")
+    parser.add_argument("--preconditioner", choices=["none", "spectral"], default="none",
+                        help="preconditioner of the trust regions' inner CG in --large (default: none)")
     parser.add_argument("--recipes", action="store_true", help="grid-interpolation recipe: factored version 2 beside dense version 1")
     args = parser.parse_args(argv)
     if args.quick:

@@ -40,8 +40,13 @@ from typing import Protocol
 from .checks import check_choice
 from .geometry import inner, qr_orthonormal, stiefel_project, sym
 from .optional import require_torch
+from .preconditioner import SpectralPreconditioner
 
-__all__ = ["BETA_RULES", "TORCH_OPTIMIZERS", "DeviceObjective", "minimize", "orthonormalise"]
+__all__ = ["BETA_RULES", "PRECONDITIONERS", "TORCH_OPTIMIZERS", "DeviceObjective", "minimize", "orthonormalise"]
+
+#: Preconditioners of the trust regions' truncated CG: ``build(objective, evaluation)``, whose
+#: ``.at(evaluation)`` is ``r -> M^{-1} r`` at that iterate (:mod:`graphprolong.preconditioner`).
+PRECONDITIONERS: dict[str, Callable] = {"spectral": SpectralPreconditioner}
 
 #: Armijo sufficient-decrease constant and the most backtracking steps per line search.
 ARMIJO = 1e-4
@@ -139,22 +144,30 @@ class _Run:
 # --------------------------------------------------------------------------- Riemannian trust regions
 
 
-def _truncated_cg(hessian: Callable, gradient, radius: float, *, kappa: float, theta: float, max_inner: int):
+def _truncated_cg(hessian: Callable, gradient, radius: float, *, kappa: float, theta: float, max_inner: int, precondition: Callable | None = None):
     """Steihaug-Toint truncated CG for ``min <g, eta> + <eta, H eta>/2``, ``||eta|| <= radius``.
 
+    With ``precondition`` (``r -> M^{-1} r``, symmetric positive definite on the
+    tangent space) it is the preconditioned version of pymanopt 2.2: directions
+    from ``z = M^{-1} r``, the trust region measured in the ``M``-norm
+    ``<eta, M eta>`` (updated by recurrences, Conn, Gould & Toint 2000, eq. 7.5.6-7),
+    the stopping test on the unpreconditioned residual ``||r||``.  Without it,
+    ``z = r`` and the arithmetic is the plain method's, operation for operation.
     Returns ``(eta, H eta, inner iterations, hit_boundary)``.
     """
     eta, Heta = 0.0 * gradient, 0.0 * gradient
     r = gradient
     r_r = float(inner(r, r))
     norm_r0 = r_r**0.5
-    delta = -r
-    e_e, e_d, d_d = 0.0, 0.0, r_r
+    z = r if precondition is None else precondition(r)
+    z_r = r_r if precondition is None else float(inner(z, r))
+    delta = -z
+    e_e, e_d, d_d = 0.0, 0.0, z_r  # <eta, eta>, <eta, delta>, <delta, delta> in the M-norm
     model = 0.0
     for inner_step in range(1, max_inner + 1):
         Hdelta = hessian(delta)
         d_Hd = float(inner(delta, Hdelta))
-        alpha = r_r / d_Hd if d_Hd != 0 else 0.0
+        alpha = z_r / d_Hd if d_Hd != 0 else 0.0
         e_e_new = e_e + 2 * alpha * e_d + alpha * alpha * d_d
         if d_Hd <= 0 or e_e_new >= radius * radius:
             tau = (-e_d + math.sqrt(e_d * e_d + d_d * (radius * radius - e_e))) / d_d
@@ -165,19 +178,21 @@ def _truncated_cg(hessian: Callable, gradient, radius: float, *, kappa: float, t
             return eta, Heta, inner_step, False
         eta, Heta, model, e_e = new_eta, new_Heta, new_model, e_e_new
         r = r + alpha * Hdelta
-        r_r, old_r_r = float(inner(r, r)), r_r
+        r_r = float(inner(r, r))
         if inner_step >= 2 and r_r**0.5 <= norm_r0 * min(norm_r0**theta, kappa):  # pymanopt's mininner = 1
             return eta, Heta, inner_step, False
-        beta = r_r / old_r_r
-        # pymanopt re-projects delta onto the tangent space here; the Hessian already maps into
-        # it, so delta stays tangent to rounding, and the projection's two n x k x k products are saved.
-        delta = -r + beta * delta
+        z = r if precondition is None else precondition(r)
+        z_r, old_z_r = (r_r if precondition is None else float(inner(z, r))), z_r
+        beta = z_r / old_z_r
+        # pymanopt re-projects delta onto the tangent space here; the Hessian and the preconditioner
+        # already map into it, so delta stays tangent to rounding, and the projection is saved.
+        delta = -z + beta * delta
         e_d = beta * (e_d + alpha * d_d)
-        d_d = r_r + beta * beta * d_d
+        d_d = z_r + beta * beta * d_d
     return eta, Heta, max_inner, False
 
 
-def _trust_regions(objective: DeviceObjective, start, run: _Run, *, kappa=0.1, theta=1.0, rho_prime=0.1, rho_regularization=1e3):
+def _trust_regions(objective: DeviceObjective, start, run: _Run, *, kappa=0.1, theta=1.0, rho_prime=0.1, rho_regularization=1e3, preconditioner=None):
     """Riemannian trust regions (Absil, Baker & Gallivan 2007) with pymanopt's defaults.
 
     Radius: ``Delta_bar = sqrt(k)`` (pymanopt's Stiefel typical distance),
@@ -185,6 +200,7 @@ def _trust_regions(objective: DeviceObjective, start, run: _Run, *, kappa=0.1, t
     it when ``rho > 3/4`` on the boundary; accept when ``rho > rho_prime`` and
     the objective did not increase.  Stops, besides the common rules, when the
     radius falls below ``eps * Delta_bar`` (no decrease left at this precision).
+    ``preconditioner``: None (plain tCG) or a key of :data:`PRECONDITIONERS`.
     """
     n, k = start.shape
     max_inner = n * k - k * (k + 1) // 2  # the manifold's dimension
@@ -192,12 +208,17 @@ def _trust_regions(objective: DeviceObjective, start, run: _Run, *, kappa=0.1, t
     radius = radius_max / 8
     eps = require_torch().finfo(objective.dtype).eps
     state = _state(objective, objective.evaluate(start))
+    build = None if preconditioner is None else PRECONDITIONERS[check_choice("preconditioner", preconditioner, PRECONDITIONERS)]
+    spectral = None if build is None else build(objective, state.evaluation)
     run.record(state)
     run.log["inner_iterations"] = [0]
     while (reason := run.stop(state)) is None:
         hessian = _riemannian_hessian(objective, state)
-        eta, Heta, inner_steps, boundary = _truncated_cg(hessian, state.gradient, radius, kappa=kappa, theta=theta, max_inner=max_inner)
-        del hessian
+        precondition = None if spectral is None else spectral.at(state.evaluation)
+        eta, Heta, inner_steps, boundary = _truncated_cg(
+            hessian, state.gradient, radius, kappa=kappa, theta=theta, max_inner=max_inner, precondition=precondition
+        )
+        del hessian, precondition
         proposal = objective.evaluate(_retract(state.P, eta))
         f = state.evaluation.value
         regularisation = max(1.0, abs(f)) * eps * rho_regularization
