@@ -17,6 +17,7 @@ error, and how many fine-width steps each run took per unit of the paper's
 cost (what "charging coarse steps their real cost" multiplies its cost by).
 
     python bench/choice_of_p.py --datasets one_object,signals --seeds 5 --out bench_output/choice_of_p
+    python bench/choice_of_p.py --datasets smooth_signals --budget 30000 --seeds 5 --resume --out bench_output/choice_of_p
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="bench_output/choice_of_p")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from its checkpoints")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     seeds = parse_seeds(args.seeds)
@@ -112,7 +114,7 @@ def main(argv=None) -> int:
                             eval_points=args.eval_points)
         started = time.perf_counter()
         try:
-            records = run_experiment(config, out / name, device=args.device, seeds=seeds, progress=None,
+            records = run_experiment(config, out / name, device=args.device, seeds=seeds, progress=None, resume=args.resume,
                                      plot_every_run=False, plot_title=f"choice of P: {name}")
         except ConfigError as error:
             if name == "fashion_mnist":  # installed separately (make data); the others are generated
