@@ -179,15 +179,18 @@ def test_a_bad_input_is_one_line_with_its_exit_status_and_changes_no_file(outcom
 
 def test_ctrl_c_mid_solve_is_one_line_and_status_130(tmp_path):
     """A real SIGINT to a fresh process while it optimises: exit 130, one line, no output file, no temporary."""
-    code = "import sys, graphprolong.cli; print('ready', flush=True); sys.exit(graphprolong.cli.main())"
+    # What the solve imports is imported before "ready", so the signal lands in the optimisation, not in an import
+    # (a SIGINT inside an extension module's import once left a loaded machine's process running past 60 s).
+    code = ("import sys, graphprolong.cli, graphprolong.solver, pymanopt, autograd, scipy.optimize; "
+            "print('ready', flush=True); sys.exit(graphprolong.cli.main())")
     argv = ["solve", "--small", "path:16", "--large", "path:32", "--s", "0.5", "--init", "random", "--restarts", "100000",
             "-o", "P.npz"]
     process = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline() == "ready\n"
-    time.sleep(1.0)
+    time.sleep(2.0)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == EXIT_STATUSES["interrupted"], stderr
     assert stderr.strip().splitlines() == ["graphprolong solve: interrupted (Ctrl-C); files are written atomically, none is "
                                            "left half-written"] and stdout == ""
