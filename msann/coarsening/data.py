@@ -227,13 +227,17 @@ def data_restrictions(data_shape: Sequence[int], target_shape: Sequence[int] | N
 
 
 def draw(stream: Iterator[tuple[torch.Tensor, torch.Tensor]],
-         restriction: DataRestriction | None) -> tuple[torch.Tensor, torch.Tensor]:
+         restriction: DataRestriction | None, *, batches: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """The stream's next minibatch at a level's data (``restriction`` None: as drawn).
 
     From a :class:`~msann.data.MinibatchStream` the data set is restricted
     once per level and the minibatch gathered from it (the same numbers,
-    without averaging every fine minibatch again).
+    without averaging every fine minibatch again).  ``batches`` > 1 joins the
+    stream's next ``batches`` minibatches into one, in stream order.
     """
+    if batches > 1:
+        parts = [draw(stream, restriction) for _ in range(batches)]
+        return torch.cat([inputs for inputs, _ in parts]), torch.cat([targets for _, targets in parts])
     if restriction is None:
         return next(stream)
     if isinstance(stream, MinibatchStream):

@@ -55,12 +55,17 @@ class HierarchyTable:
     stage_growth: float = option(1.0, positive(), "with start = 'coarsest': the stage at level l runs "
                                                   "stage_cycles x stage_growth^(l-1) cycles")
     lr_factor: float = option(1.0, positive(), "msann: level l's learning rate is [train] lr x lr_factor^l")
+    batch_factor: int = option(1, at_least(1, integer=True), "msann with coarse_data: a step at level l takes "
+                                                            "batch_factor^l minibatches as one (and is charged for them)")
 
     def check(self) -> None:
         """The simultaneous schedule has no levels to visit: no coarse data, no nested start."""
         if self.schedule == "simultaneous" and self.levels and (self.coarse_data or self.start != "finest"):
             key, value = ("coarse_data", "true") if self.coarse_data else ("start", repr(self.start))
             raise ValueError(f"[hierarchy] {key} = {value} needs schedule = 'cycle' (levels visited in turn); got schedule = 'simultaneous'")
+        if self.batch_factor != 1 and self.levels and not self.coarse_data:
+            raise ValueError(f"[hierarchy] batch_factor enlarges the minibatches of coarse-data levels: it needs coarse_data = true; "
+                             f"got batch_factor = {self.batch_factor} with coarse_data = false")
         if self.stage != "cycles" and self.start != "coarsest":
             raise ValueError(f"[hierarchy] stage = {self.stage!r} describes the stages of a nested start: it needs start = 'coarsest'; "
                              f"got start = {self.start!r}")

@@ -3,7 +3,8 @@
 :func:`train` walks the events of gamma-cycles (:func:`msann.core.cycle.cycle_events`)
 over a :class:`~msann.core.method.MultilevelMethod` until the training cost
 reaches its budget.  Cost (SPEC §3): a step at level ``l`` on a minibatch of
-``b`` examples costs ``relative_cost_l * b``; a ``down`` or ``up`` event adds
+``b`` examples costs ``relative_cost_l * b`` (``b`` = batch size times the
+level's ``batches``); a ``down`` or ``up`` event adds
 the cost of the work it reports, where it happens; a coarse visit that the
 method skips at its ``down`` event runs nothing and costs nothing.  ``C(t)``
 is the sum.  The validation error (the task's metrics,
@@ -330,7 +331,7 @@ def train(
     visits = [check_positive_int("k", value) for value in per_level("k", k, depth)]
     cost_budget = check_positive("cost_budget", cost_budget)
     batch_size = check_positive_int("batch_size", batch_size)
-    step_costs = [level.relative_cost * batch_size for level in method.hierarchy.levels]
+    step_costs = [level.relative_cost * batch_size * level.batches for level in method.hierarchy.levels]
     path = Path(checkpoint) if checkpoint is not None else None
     run_fingerprint = fingerprint(params or {})
     grid = CostGrid(cost_budget, points=eval_points, first=min(step_costs))

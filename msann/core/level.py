@@ -46,6 +46,10 @@ class Level:
     data_transfer : object or None
         Restriction of inputs and targets to this level's data (None: the
         level trains on the fine data).
+    batches : int
+        Minibatches of the stream one smoothing step at this level takes
+        (charged ``batches`` times a step's cost); 1 but for MsANN's
+        ``[hierarchy] batch_factor``.
     state : dict
         Method-specific state of this level, saved with the method.
     """
@@ -58,6 +62,7 @@ class Level:
     size: int
     transfer: Any = None
     data_transfer: Any = None
+    batches: int = 1
     state: dict = dataclasses.field(default_factory=dict)
 
     def install(self, model: nn.Module, smoother: Any) -> None:

@@ -82,6 +82,9 @@ def check_fas_run(run, *, method: str = "fas") -> None:
     if run.hierarchy.lr_factor != 1.0:
         raise ValueError(f"[hierarchy] lr_factor is MsANN's; method '{method}' sets its levels' rates with [fas] eta "
                          f"(lr / eta^l): got lr_factor = {run.hierarchy.lr_factor!r}")
+    if run.hierarchy.batch_factor != 1:
+        raise ValueError(f"[hierarchy] batch_factor is MsANN's; method '{method}' draws one minibatch per step at every level: "
+                         f"got batch_factor = {run.hierarchy.batch_factor!r}")
     if run.hierarchy.coarse_data and levels and fas.transfer not in ("graph", "graph-data"):
         raise ValueError(f"[hierarchy] coarse_data = true halves the data's units along their graph: [fas] transfer must be "
                          f"'graph' with it; got transfer = {fas.transfer!r}")

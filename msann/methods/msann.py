@@ -29,7 +29,7 @@ import torch
 
 from torch import nn
 
-from graphprolong.checks import check_choice
+from graphprolong.checks import check_choice, check_positive_int
 
 from ..coarsening.data import BlockMean, DataRestriction, draw, mlp_value_transfer
 from ..coarsening.graph import STRATEGIES, layer_maps, unit_shapes
@@ -138,10 +138,14 @@ class CoarseDataMsANN(MultilevelMethod):
         The data's unit shape at every level ``0 .. L`` (the halvings of the maps).
     smoother, lr, momentum
         As for :class:`MsANN` (``lr`` per level when a sequence).
+    batch_factor : int
+        A step at level ``l`` takes ``batch_factor^l`` minibatches of the
+        stream as one (and is charged for them): a coarse step's time is
+        mostly fixed overhead, so a larger batch there costs little time.
     """
 
     def __init__(self, model: nn.Sequential, maps, data_shapes, *, smoother: str = "adam", lr=5e-4,
-                 momentum: float = 0.0) -> None:
+                 momentum: float = 0.0, batch_factor: int = 1) -> None:
         depths = {len(chain) for chain in maps}
         if len(depths) != 1:
             raise ValueError(f"every unit layer needs the same number of levels; got chains of lengths {sorted(depths)}")
@@ -150,6 +154,7 @@ class CoarseDataMsANN(MultilevelMethod):
             raise ValueError(f"need the data's shape at each of the {depth + 1} levels; got {len(data_shapes)}")
         self._transfers_momentum = smoother == "sgd" and bool(momentum)  # SGD momentum moves with the parameters, as in FAS
         rates = _rates(lr, depth + 1)
+        batch_factor = check_positive_int("batch_factor", batch_factor)
         models, transfers = [model], []
         for level in range(depth):
             transfers.append(mlp_value_transfer(models[level], [chain[level] for chain in maps]))
@@ -160,13 +165,13 @@ class CoarseDataMsANN(MultilevelMethod):
                   make_smoother(smoother, network.parameters(), lr=rates[level], momentum=momentum),
                   sizes[level] / sizes[0], sizes[level], transfers[level] if level < depth else None,
                   data_transfer=DataRestriction(BlockMean(tuple(data_shapes[0]), tuple(data_shapes[level]))) if level else None,
-                  state={"restricted": None, "restricted_momentum": None})
+                  batches=batch_factor**level, state={"restricted": None, "restricted_momentum": None})
             for level, network in enumerate(models)
         ])
 
     def batch(self, level: int, stream):
         """The stream's next minibatch, its inputs and targets averaged to level ``level``'s data (:func:`~msann.coarsening.data.draw`)."""
-        return draw(stream, self.hierarchy[level].data_transfer)
+        return draw(stream, self.hierarchy[level].data_transfer, batches=self.hierarchy[level].batches)
 
     def smooth_step(self, level: int, inputs, targets) -> torch.Tensor:
         """One step of level ``level``'s optimiser on its network's mean squared error."""
@@ -261,7 +266,8 @@ def build_msann_method(run, dataset, device: torch.device) -> MsANN | CoarseData
                                                               for level in range(hierarchy.levels + 1)]
     smoothing = {"smoother": run.train.optimizer, "lr": rate, "momentum": run.train.momentum}
     if hierarchy.coarse_data and hierarchy.levels:
-        return CoarseDataMsANN(plain_autoencoder(model.widths, **options).to(device), maps, shapes, **smoothing)
+        return CoarseDataMsANN(plain_autoencoder(model.widths, **options).to(device), maps, shapes, **smoothing,
+                               batch_factor=hierarchy.batch_factor)
     network = build_msann(list(model.widths), maps, **options).to(device)
     return MsANN(network, schedule=hierarchy.schedule, **smoothing)
 

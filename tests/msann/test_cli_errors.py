@@ -172,6 +172,14 @@ CASES: dict[str, Case] = {
     "lr_factor for fas": Case(
         [*_RUN, "--set", "hierarchy.lr_factor=2", "--set", "train.optimizer=sgd"], "input",
         ["[hierarchy] lr_factor", "method 'fas'", "eta"], {"r.toml": FAS_RECIPE}),
+    "batch_factor for fas": Case(
+        [*_RUN, "--set", "hierarchy.batch_factor=2", "--set", "train.optimizer=sgd", "--set", "hierarchy.coarse_data=true",
+         "--set", "fas.transfer=graph"], "input",
+        ["[hierarchy] batch_factor", "method 'fas'", "got batch_factor = 2"], {"r.toml": FAS_RECIPE}),
+    "batch_factor without coarse data": Case([*_RUN, "--set", "hierarchy.batch_factor=2"], "input",
+                                             ["[hierarchy] batch_factor", "coarse_data = true", "batch_factor = 2"], {"r.toml": RECIPE}),
+    "batch_factor below 1": Case([*_RUN, "--set", "hierarchy.batch_factor=0", "--set", "hierarchy.coarse_data=true"], "input",
+                                 ["[hierarchy] batch_factor", "0"], {"r.toml": RECIPE}),
     "unknown start": Case([*_RUN, "--set", "hierarchy.start=middle"], "input",
                           ["[hierarchy] start", "'coarsest', 'finest'", "'middle'"], {"r.toml": RECIPE}),
     "out of memory": Case([*_RUN, "--set", "data.n_train=1000000000000"], "memory", ["out of memory", "TiB"],

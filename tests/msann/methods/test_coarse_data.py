@@ -29,10 +29,11 @@ F64 = torch.float64
 WIDTHS = [16, 8, 4, 8, 16]
 
 
-def _method(levels=2, *, dtype=F64, seed=0, lr=1e-2, p_method="recipe"):
+def _method(levels=2, *, dtype=F64, seed=0, lr=1e-2, p_method="recipe", batch_factor=1):
     maps = [layer_maps(width, levels=levels, strategy="path", method=p_method, input_shape=(width,)) for width in WIDTHS]
     shapes = unit_shapes(WIDTHS[0], levels=levels, layout="path")
-    return CoarseDataMsANN(plain_autoencoder(WIDTHS, seed=seed, dtype=dtype), maps, shapes, smoother="adam", lr=lr)
+    return CoarseDataMsANN(plain_autoencoder(WIDTHS, seed=seed, dtype=dtype), maps, shapes, smoother="adam", lr=lr,
+                           batch_factor=batch_factor)
 
 
 def _data(dtype=F64):
@@ -73,6 +74,44 @@ def test_a_coarse_level_trains_on_the_block_means_of_the_streams_minibatch():
     torch.testing.assert_close(coarse_inputs, restrict(fine_inputs), rtol=0, atol=0)
     torch.testing.assert_close(coarse_targets, restrict(fine_targets), rtol=0, atol=0)
     torch.testing.assert_close(coarse_inputs, fine_inputs.reshape(8, 4, 4).mean(dim=2))
+
+
+def test_batch_factor_joins_factor_to_the_l_minibatches_at_level_l_and_charges_them():
+    method = _method(dtype=torch.float32, batch_factor=2)
+    inputs, targets = _data()
+    mine, reference = MinibatchStream(inputs, targets, batch_size=8, seed=3), MinibatchStream(inputs, targets, batch_size=8, seed=3)
+    assert [level.batches for level in method.hierarchy] == [1, 2, 4]
+    coarse_inputs, coarse_targets = method.batch(2, mine)
+    fine = [next(reference) for _ in range(4)]
+    restrict = BlockMean((16,), (4,))
+    assert coarse_inputs.shape == (32, 4)
+    torch.testing.assert_close(coarse_inputs, restrict(torch.cat([x for x, _ in fine])), rtol=0, atol=0)
+    torch.testing.assert_close(coarse_targets, restrict(torch.cat([y for _, y in fine])), rtol=0, atol=0)
+    assert torch.equal(method.batch(0, mine)[0], next(reference)[0])  # the finest level: one minibatch, the stream's next
+    # The cost of a step at level l is its share of the parameters times the examples it took: 8 x 2^l.
+    visits = []
+    original = method.smooth_step
+    method.smooth_step = lambda level, *batch: (visits.append((level, batch[0].shape[0])), original(level, *batch))[1]
+    result = _train(method, start="finest", gamma=1, k=1, budget=200.0)
+    sizes = {level: 8 * 2**level for level in range(3)}
+    assert {level: rows for level, rows in visits} == sizes
+    expected = sum(method.hierarchy[level].relative_cost * rows for level, rows in visits)
+    assert result.total_cost == pytest.approx(expected, rel=1e-12)
+
+
+def test_an_interrupted_run_with_batch_factor_resumes_to_the_uninterrupted_result(tmp_path):
+    whole = _method(dtype=torch.float32, batch_factor=2)
+    expected = _train(whole, start="coarsest")
+    path = tmp_path / "checkpoint.pt"
+    for calls in range(1, 200):
+        method = _method(dtype=torch.float32, seed=0 if calls == 1 else calls, batch_factor=2)  # later: the checkpoint must win
+        result = _train(method, start="coarsest", checkpoint=path, max_steps=3, resume=True)
+        if result.total_cost >= 400.0:
+            break
+    assert calls > 5
+    assert [point[:2] for point in result.history] == [point[:2] for point in expected.history]
+    for mine, theirs in zip(_parameters(method), _parameters(whole), strict=True):
+        assert torch.equal(mine, theirs)
 
 
 def test_coarse_levels_are_smaller_networks_and_cost_their_share_of_the_parameters():
