@@ -215,6 +215,7 @@ def _train_run(run: RunConfig, dataset: Dataset, device: torch.device, folder: P
     extra = {"steps": result.steps, "cycles": result.cycles, "device": str(device),
              **({"ranks": data_parallel_size()} if data_parallel_size() > 1 else {}),
              "evaluation_seconds": result.evaluation_seconds, "checkpoint_seconds": result.checkpoint_seconds,
+             "event_seconds": result.event_seconds,
              **method.summary_fields(result)}
     # The checkpoint's fingerprint keeps the device as configured (so "auto" resumes anywhere); the report names the real one.
     reported = dict(params, train=dict(params["train"], device=str(device)))

@@ -88,6 +88,12 @@ class TrainResult:
         Coarse visits the method skipped at a ``down`` event.
     evaluation_seconds, checkpoint_seconds : float
         Seconds spent evaluating and writing checkpoints (in ``wall_seconds``, not in the history).
+    event_seconds : dict
+        Where the training seconds went: ``"data L<l>"`` (drawing a level's
+        minibatch), ``"step L<l>"`` (forward, backward and update) and
+        ``"<down|up|descend|ascend> L<l>"`` (transfers between levels l and
+        l+1), summed.  On a GPU kernels run asynchronously, so the split is
+        indicative there.
     """
 
     history: list
@@ -99,6 +105,7 @@ class TrainResult:
     skipped: int = 0
     evaluation_seconds: float = 0.0
     checkpoint_seconds: float = 0.0
+    event_seconds: dict = dataclasses.field(default_factory=dict)
 
 
 def _training_key(key: str) -> str:
@@ -124,7 +131,7 @@ class _Training:
         self._evaluate, self._on_evaluate = evaluate, on_evaluate
         self.ups = {position: matching_up(events, position) for position, event in enumerate(events) if event.kind == "down"}
         self.state = {"position": 0, "substep": 0, "cost": 0.0, "steps": 0, "cycles": 0, "skipped": 0, "seconds": 0.0,
-                      "evaluation_seconds": 0.0, "checkpoint_seconds": 0.0, "history": [], "evaluations": []}
+                      "evaluation_seconds": 0.0, "checkpoint_seconds": 0.0, "event_seconds": {}, "history": [], "evaluations": []}
         self.losses: list = []
         self.began, self.offset, self.bar = time.perf_counter(), 0.0, None
 
@@ -134,6 +141,7 @@ class _Training:
         self.grid.load_state_dict(saved["grid"])
         self.state = saved["loop"]
         self.state.setdefault("checkpoint_seconds", 0.0)  # checkpoints of older versions
+        self.state.setdefault("event_seconds", {})
         self.offset = self.state["seconds"]
         logger.info("resumed %s from %s at cost %.6g (%d steps)", self.label, self.path, self.state["cost"], self.state["steps"])
 
@@ -198,13 +206,22 @@ class _Training:
             self.state["cost"] += float(cost)
             self.bar.update(min(float(cost), max(self.grid.budget - self.bar.n, 0)))
 
+    def clock(self, key: str, began: float) -> float:
+        """Add the seconds since ``began`` to ``key`` of :attr:`TrainResult.event_seconds`; returns now."""
+        now = time.perf_counter()
+        self.state["event_seconds"][key] = self.state["event_seconds"].get(key, 0.0) + now - began
+        return now
+
     def event(self) -> bool:
         """Run the current event (or one smoothing step of it); True when the event is complete."""
         state = self.state
         kind, level = self.events[state["position"]]
+        began = time.perf_counter()
         if kind == "smooth":
             inputs, targets = self.method.batch(level, self.stream)
+            began = self.clock(f"data L{level}", began)
             self.losses.append(self.method.smooth_step(level, inputs, targets))
+            self.clock(f"step L{level}", began)
             self.charge(self.step_costs[level])
             state["steps"] += 1
             if self.grid.due(state["cost"]):
@@ -223,6 +240,7 @@ class _Training:
             self.charge(self.method.descend(level))
         else:
             self.charge(self.method.ascend(level))
+        self.clock(f"{kind} L{level}", began)
         return True
 
     def advance(self) -> None:
@@ -239,7 +257,8 @@ class _Training:
             steps=state["steps"],
             cycles=state["cycles"] + max(state["position"] - self.repeat_from, 0) / (len(self.events) - self.repeat_from),
             evaluations=list(state["evaluations"]), skipped=state["skipped"],
-            evaluation_seconds=state["evaluation_seconds"], checkpoint_seconds=state["checkpoint_seconds"])
+            evaluation_seconds=state["evaluation_seconds"], checkpoint_seconds=state["checkpoint_seconds"],
+            event_seconds=dict(state["event_seconds"]))
 
 
 def _evaluator(method: MultilevelMethod, metrics: Callable, validation: tuple, training: tuple | None) -> Callable[[], dict]:

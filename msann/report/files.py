@@ -24,7 +24,10 @@ Output files (a stable public format)
     of the names above: from ``msann run``, ``steps``, ``cycles``,
     ``device``, ``evaluation_seconds`` and ``checkpoint_seconds`` (the
     seconds spent evaluating and saving: in ``wall_seconds``, not in the
-    training seconds of the history), ``to_baseline`` (when and at what
+    training seconds of the history), ``event_seconds`` (object: where the
+    training seconds went, per level and event, e.g. ``"step L0"``,
+    ``"data L2"``, ``"down L0"``: :attr:`msann.core.driver.TrainResult.event_seconds`),
+    ``to_baseline`` (when and at what
     cost, work units and training seconds the run first reached the final
     error of its baseline, the recipe's first run of the same seed:
     :func:`msann.report.compare_to`), ``group`` (in a seed loop: the run's

@@ -36,7 +36,7 @@ SUMMARY_KEYS = (
 
 #: Keys of a run's ``summary.json`` entry that are measured times, or depend on them (``to_baseline``: its seconds
 #: and the error at the baseline's seconds): two runs of one configuration differ there and nowhere else.
-TIMED_KEYS = ("wall_seconds", "seconds_to_tenth", "evaluation_seconds", "checkpoint_seconds",
+TIMED_KEYS = ("wall_seconds", "seconds_to_tenth", "evaluation_seconds", "checkpoint_seconds", "event_seconds",
               "to_baseline.seconds", "to_baseline.baseline_seconds", "to_baseline.error_at_baseline_seconds")
 
 

@@ -48,7 +48,7 @@ DOCUMENTED_KEYS = [
     "total_cost", "wall_seconds", "params",
 ]
 #: Extra keys that msann.experiment adds to every MsANN run (msann/report/files.py documents them too).
-MSANN_EXTRAS = {"steps", "cycles", "device", "evaluation_seconds", "checkpoint_seconds", "to_baseline"}
+MSANN_EXTRAS = {"steps", "cycles", "device", "evaluation_seconds", "checkpoint_seconds", "event_seconds", "to_baseline"}
 
 DATA = """
 [data]

@@ -112,6 +112,27 @@ def test_train_walks_the_w_cycle_in_the_order_of_figure_4_with_per_level_k():
     assert result.cycles == pytest.approx(1 + 1 / events, rel=1e-15)  # stopped after the first visit of cycle 2
 
 
+def test_event_seconds_split_the_training_seconds_by_level_and_event():
+    import time  # noqa: PLC0415
+
+    method = _tiny_method(widths=(16, 8, 16), depth=2)
+    stream, validation = _stream_and_validation(length=16)
+    smooth, down = method.smooth_step, method.down
+    # Known delays: 2 ms per step at level 2 and per restriction from level 0; everything else runs as it is.
+    calls = []
+    method.smooth_step = lambda level, *batch: (calls.append(("step", level)), level == 2 and time.sleep(0.002), smooth(level, *batch))[2]
+    method.down = lambda level, stream: (calls.append(("down", level)), level == 0 and time.sleep(0.002), down(level, stream))[2]
+    result = train(method, stream, validation, gamma=1, k=1, cost_budget=200.0, batch_size=4, eval_points=3)
+    seconds = result.event_seconds
+    assert set(seconds) == {f"{kind} L{level}" for kind in ("data", "step") for level in range(3)} | {
+        f"{kind} L{level}" for kind in ("down", "up") for level in range(2)}
+    assert seconds["down L0"] >= 0.002 * calls.count(("down", 0)) > seconds["down L1"]
+    assert seconds["step L2"] >= 0.002 * calls.count(("step", 2))
+    assert seconds["step L2"] / calls.count(("step", 2)) > seconds["step L1"] / calls.count(("step", 1))
+    history_seconds = result.history[-1][2]
+    assert sum(seconds.values()) <= history_seconds <= result.wall_seconds - result.evaluation_seconds + 1e-9
+
+
 def test_train_rejects_k_of_the_wrong_length():
     method = _tiny_method()
     stream, validation = _stream_and_validation()
