@@ -273,7 +273,8 @@ def run_variants(dataset: DataSet, variants: Sequence[Variant], *, seed: int, fo
     if (out / "summary.json").exists():
         for run in read_summary(out)[1]:
             results[run.label] = {"history": [list(point) for point in run.history], "total_cost": run.total_cost,
-                                  "params_device": run.params.get("train", {}).get("device")}
+                                  "params_device": run.params.get("train", {}).get("device"),
+                                  "event_seconds": run.extra.get("event_seconds", {})}
     remaining = [variant for variant in variants if variant.name not in results]
     if status == 0 or not remaining:
         return results
@@ -352,10 +353,37 @@ def compare(results: Sequence[dict[str, dict]], variants: Sequence[Variant]) -> 
             elif "error" in base:
                 rows.append({"error": f"baseline {variant.baseline!r} failed: {base['error']}"})
             else:
-                rows.append({**seed_numbers(own["history"], base["history"]), "history": own["history"]})
+                rows.append({**seed_numbers(own["history"], base["history"]), "history": own["history"],
+                             "event_seconds": own.get("event_seconds", {})})
         table[variant.name] = {"baseline": variant.baseline, "seeds": rows,
-                               "summary": aggregate([{k: v for k, v in row.items() if k != "history"} for row in rows])}
+                               "summary": aggregate([{k: v for k, v in row.items() if k not in ("history", "event_seconds")}
+                                                     for row in rows])}
     return table
+
+
+def seconds_split(event_seconds: dict[str, float]) -> dict[str, float]:
+    """A run's ``event_seconds`` grouped: ``step L<l>`` per level, ``data`` and ``transfers`` summed over the levels."""
+    split: dict[str, float] = {}
+    for key, seconds in event_seconds.items():
+        kind, level = key.split(" ")
+        group = key if kind == "step" else "data" if kind == "data" else "transfers"
+        split[group] = split.get(group, 0.0) + seconds
+    return split
+
+
+def breakdown_markdown(table: dict[str, dict]) -> str:
+    """Where the training seconds went, per variant: median over the seeds of each group of :func:`seconds_split`."""
+    lines = ["| variant | steps per level (s) | data (s) | transfers (s) | sum (s) |", "|---|---|---:|---:|---:|"]
+    for variant, entry in table.items():
+        splits = [seconds_split(row["event_seconds"]) for row in entry["seeds"] if row.get("event_seconds")]
+        if not splits:
+            continue
+        groups = sorted({key for split in splits for key in split})
+        median = {key: statistics.median([split.get(key, 0.0) for split in splits]) for key in groups}
+        steps = ", ".join(f"L{key.split('L')[1]} {median[key]:.2f}" for key in groups if key.startswith("step"))
+        lines.append(f"| {variant} | {steps} | {median.get('data', 0.0):.2f} | {median.get('transfers', 0.0):.2f} | "
+                     f"{statistics.median([sum(split.values()) for split in splits]):.2f} |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- reports
@@ -387,6 +415,8 @@ def markdown(name: str, table: dict[str, dict], *, seeds: int) -> str:
         failures += [f"- {variant}: {error}" for error in summary["errors"]]
     if failures:
         lines += ["", "Failed:", ""] + failures
+    lines += ["", "Where the training seconds went (median over the seeds; `event_seconds` of each run's summary.json):", "",
+              breakdown_markdown(table)]
     return "\n".join(lines)
 
 

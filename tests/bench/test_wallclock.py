@@ -88,6 +88,15 @@ def test_end_to_end_tiny_one_object(tmp_path, capsys):
     table = (out / "wallclock.md").read_text()
     assert all(f"| {name} |" in table for name in names)
     assert "| plain |" in capsys.readouterr().out
+    msann_seconds = variants["msann"]["seeds"][0]["event_seconds"]  # L = 4: steps at every level, transfers between them
+    assert {f"step L{level}" for level in range(5)} | {"down L0", "up L3"} <= set(msann_seconds)
+    assert table.count("| msann | L0 ") == 1
+
+
+def test_seconds_split_groups_steps_per_level_and_sums_data_and_transfers():
+    split = wallclock.seconds_split({"data L0": 0.5, "step L0": 2.0, "data L1": 0.25, "step L1": 1.0, "down L0": 0.125,
+                                     "up L0": 0.0625, "descend L1": 0.03125})
+    assert split == {"data": 0.75, "step L0": 2.0, "step L1": 1.0, "transfers": 0.21875}
 
 
 def test_a_recipe_error_before_training_runs_each_variant_alone(tmp_path, monkeypatch):
