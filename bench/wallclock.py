@@ -107,7 +107,10 @@ AUTOENCODER_VARIANTS: tuple[Variant, ...] = (
     # The same with batch_size x 2^l examples per step at level l: a small network's step is mostly fixed overhead.
     Variant("msann coarse-data nested top, lr x2, batch x2^l", _PLAIN,
             {"method": "msann", "hierarchy": {**_NESTED_TOP, "batch_factor": 2}, "train": {"lr": 1e-3}}),
-    # Plain training at 4x the recipe's learning rate: is a multilevel win only a learning-rate effect?
+    Variant("msann coarse-data nested top, lr x4", _PLAIN,
+            {"method": "msann", "hierarchy": _NESTED_TOP, "train": {"lr": 2e-3}}),
+    # Plain training at 2x and 4x the recipe's learning rate: is a multilevel win only a learning-rate effect?
+    Variant("plain, lr x2", _PLAIN, {"method": "msann", "hierarchy": {"levels": 0}, "train": {"lr": 1e-3}}),
     Variant("plain, lr x4", _PLAIN, {"method": "msann", "hierarchy": {"levels": 0}, "train": {"lr": 2e-3}}),
     Variant(_PLAIN_FAS, _PLAIN_FAS, {"method": "mgopt", "hierarchy": {"levels": 0, "gamma": 1, "k": 4}}),
     Variant("mgopt", _PLAIN_FAS, {"method": "mgopt", "hierarchy": {"levels": 1, "gamma": 1, "k": 4}}),
