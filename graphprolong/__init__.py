@@ -16,7 +16,7 @@ from .lineages import (
     LINEAGE_KINDS, Lineage, LineageKind, box_lineage, cross_lineage, cycle_lineage, grid_lineage, lineage_from_callable,
     lineage_kind, parse_graph_spec, parse_lineage_spec, path_lineage,
 )
-from .kronecker import KroneckerLowRankMap, KroneckerMap
+from .kronecker import KroneckerLowRankMap, KroneckerMap, KroneckerStructuredLowRankMap
 from .matching import MATCHERS, Matching, assignment, eigenvalue_matching
 from .matrices import GraphMatrices, adjacency_matrix, distance_matrix, graph_matrices, laplacian, node_order, spectrum
 from .operators import BoxDistance, KroneckerSum, StructuredMatrices, structured_matrices
@@ -31,7 +31,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 __all__ = [
     "BACKENDS", "INITIALISATIONS", "LINEAGE_KINDS", "MATCHERS", "OPTIMIZERS",
-    "BoxDistance", "GraphMatrices", "KroneckerLowRankMap", "KroneckerMap", "KroneckerSum", "Lineage", "LineageKind", "StructuredMatrices", "Matching", "ObjectiveTerm", "ObjectiveTerms", "ProlongationProblem", "SolveResult",
+    "BoxDistance", "GraphMatrices", "KroneckerLowRankMap", "KroneckerMap", "KroneckerStructuredLowRankMap", "KroneckerSum", "Lineage", "LineageKind", "StructuredMatrices", "Matching", "ObjectiveTerm", "ObjectiveTerms", "ProlongationProblem", "SolveResult",
     "adjacency_matrix", "assignment", "box_product_bound", "compose_box", "diffusion_distance", "get_prolongation", "box_lineage", "box_product", "cross_lineage", "cross_product",
     "cycle_graph", "cycle_lineage", "distance_matrix", "eigenvalue_matching", "graph_matrices",
     "grid_graph", "grid_lineage", "initial_point", "laplacian", "lineage_from_callable", "lineage_kind", "node_order",

@@ -31,7 +31,7 @@ import numpy as np
 
 from .checks import check_choice
 from .io import load_prolongation, prolongation_record, save_prolongation
-from .kronecker import KroneckerLowRankMap, KroneckerMap
+from .kronecker import KroneckerLowRankMap, KroneckerMap, KroneckerStructuredLowRankMap
 from .matrices import GraphMatrices, graph_matrices
 from .operators import StructuredMatrices
 from .problem import ProlongationProblem
@@ -177,7 +177,7 @@ DENSE_OBJECTIVE_LIMIT = 2**22
 
 
 def _objective(problem: ProlongationProblem, P) -> float | None:
-    if isinstance(P, (KroneckerMap, KroneckerLowRankMap)):
+    if isinstance(P, (KroneckerMap, KroneckerLowRankMap, KroneckerStructuredLowRankMap)):
         if P.shape[0] * P.shape[1] > DENSE_OBJECTIVE_LIMIT:
             return None
         P = P.dense()
@@ -267,7 +267,7 @@ def get_prolongation(
         Return (and cache) ``P`` factored: a :class:`~graphprolong.kronecker.KroneckerMap`
         for the recipes that are Kronecker products (``grid-fold``,
         ``grid-periodic-cover``, ``grid-periodic-interpolation``, every path and
-        cycle recipe), a :class:`~graphprolong.kronecker.KroneckerLowRankMap`
+        cycle recipe), a :class:`~graphprolong.kronecker.KroneckerStructuredLowRankMap`
         for ``grid-interpolation``; ``ValueError`` otherwise.  Give the
         graphs as :func:`~graphprolong.operators.structured_matrices` for
         large grids: neither graph nor map is then ever built at full size.

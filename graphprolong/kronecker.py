@@ -14,7 +14,10 @@ is ``(N_1 ... N_d) x (n_1 ... n_d)`` in the Kronecker (C) vertex order of
 ``reshape`` and ``@`` are used, so after :meth:`KroneckerMap.map_factors`
 (e.g. to torch tensors) the same code runs on a GPU.  :meth:`KroneckerMap.dense`
 materialises ``P`` (with ``numpy.kron``, so bit for bit what ``np.kron`` of the
-factors gives) only when asked.
+factors gives) only when asked.  ``grid-interpolation`` is such a map plus a
+correction: :class:`KroneckerStructuredLowRankMap` (``R + K_L G K_R^T``,
+stacks of Kronecker maps around a small core; version 2 cache entries:
+:class:`KroneckerLowRankMap`, ``R + X Y^T``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ import numpy as np
 
 from .checks import check_finite_array
 
-__all__ = ["FORMS", "KroneckerLowRankMap", "KroneckerMap", "kronecker_factors", "map_from_parts", "map_parts"]
+__all__ = [
+    "FORMS", "KroneckerLowRankMap", "KroneckerMap", "KroneckerStructuredLowRankMap", "kronecker_factors", "map_from_parts",
+    "map_parts", "stack_gram", "stack_product",
+]
 
 
 class KroneckerMap:
@@ -164,12 +170,29 @@ def _compose(first: KroneckerMap, second: KroneckerMap) -> KroneckerMap:
     return KroneckerMap._from_trusted([a @ b for a, b in zip(first.factors, second.factors)])
 
 
+def stack_product(maps: Sequence[KroneckerMap], coefficients):
+    """``[M_1, ..., M_m] @ C`` for Kronecker maps ``M_i`` with equal rows: ``Σ_i M_i @ C_i`` over the row blocks ``C_i`` of ``C``."""
+    offsets = np.cumsum([0, *(M.shape[1] for M in maps)])
+    return sum(M @ coefficients[start:stop] for M, start, stop in zip(maps, offsets[:-1], offsets[1:]))
+
+
+def stack_gram(first: Sequence[KroneckerMap], second: Sequence[KroneckerMap]) -> np.ndarray:
+    """``[A_1, ...]^T [B_1, ...]`` as a dense matrix, each block the Kronecker product of per-axis products ``A_ia^T B_ja``."""
+    return np.block([[(A.T @ B).dense() for B in second] for A in first])
+
+
 #: Storage forms of a map: name -> how its arrays (see :func:`map_parts`) are assembled.
-FORMS = ("dense", "kronecker", "kronecker+low-rank")
+FORMS = ("dense", "kronecker", "kronecker+low-rank", "kronecker+structured-low-rank")
 
 
 def map_parts(P) -> tuple[str, list[np.ndarray]]:
-    """``(form, arrays)`` that store ``P``: ``[P]``; the factors; the factors then ``left``, ``right``."""
+    """``(form, arrays)`` that store ``P``: ``[P]``; the factors; the factors then ``left``, ``right``; or for a
+    :class:`KroneckerStructuredLowRankMap` a layout ``[[d, p, q]]`` (axes, left and right Kronecker maps), the
+    factors of the base, of each left map and each right map, then the core."""
+    if isinstance(P, KroneckerStructuredLowRankMap):
+        layout = np.array([[len(P.base.factors), len(P.left), len(P.right)]], dtype=float)
+        factors = [np.asarray(factor, dtype=float) for M in (P.base, *P.left, *P.right) for factor in M.factors]
+        return "kronecker+structured-low-rank", [layout, *factors, P.core]
     if isinstance(P, KroneckerLowRankMap):
         return "kronecker+low-rank", [*map_parts(P.base)[1], P.left, P.right]
     if isinstance(P, KroneckerMap):
@@ -179,6 +202,8 @@ def map_parts(P) -> tuple[str, list[np.ndarray]]:
 
 def map_from_parts(form: str, arrays: Sequence[np.ndarray]):
     """The inverse of :func:`map_parts`."""
+    if form == "kronecker+structured-low-rank":
+        return _structured_from_parts(arrays)
     if form == "kronecker+low-rank":
         return KroneckerLowRankMap(KroneckerMap(arrays[:-2]), arrays[-2], arrays[-1])
     if form == "kronecker":
@@ -188,20 +213,62 @@ def map_from_parts(form: str, arrays: Sequence[np.ndarray]):
     raise ValueError(f"unknown map form {form!r} with {len(arrays)} arrays; valid forms are: {', '.join(FORMS)}")
 
 
+def _structured_from_parts(arrays: Sequence[np.ndarray]) -> KroneckerStructuredLowRankMap:
+    layout = np.asarray(arrays[0]).ravel() if arrays else np.zeros(0)
+    counts = [int(value) for value in layout] if layout.size == 3 and np.all(layout == np.round(layout)) else [0, 0, 0]
+    axes, maps = counts[0], 1 + counts[1] + counts[2]
+    if min(counts) < 1 or len(arrays) != 2 + axes * maps:
+        raise ValueError(
+            "a kronecker+structured-low-rank map is a layout [[d, p, q]] (d, p, q >= 1), the d factors of each of its "
+            f"1 + p + q Kronecker maps and the core; got layout {layout.tolist()} and {len(arrays)} arrays"
+        )
+    kron = [KroneckerMap(arrays[1 + axes * index : 1 + axes * (index + 1)]) for index in range(maps)]
+    return KroneckerStructuredLowRankMap(kron[0], kron[1 : 1 + counts[1]], arrays[-1], kron[1 + counts[1] :])
+
+
 def kronecker_factors(P) -> list:
     """The factors of ``P``: its own for a :class:`KroneckerMap`, else ``[P]`` (one factor)."""
     return list(P.factors) if isinstance(P, KroneckerMap) else [P]
 
 
-class KroneckerLowRankMap:
+class _CorrectedKroneckerMap:
+    """What the maps ``P = R + (correction)`` share: ``shape``, ``numpy.asarray`` and the orthonormality check."""
+
+    # Makes ``ndarray @ P`` defer to ``P.__rmatmul__`` instead of numpy coercing ``P``.
+    __array_ufunc__ = None
+    base: KroneckerMap
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(N, n)``."""
+        return self.base.shape
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        dense = self.dense()
+        return dense if dtype is None else dense.astype(dtype)
+
+    def orthonormality_error(self, *, probes: int = 16) -> float:
+        """``||P^T P - I||_F``: exact (an ``n x n`` product) up to ``n = 4096``, else a Hutchinson estimate.
+
+        Beyond ``n = 4096`` it is ``sqrt(mean ||(P^T P - I) g||^2)`` over ``probes``
+        Gaussian vectors ``g`` (seeded; unbiased for the squared norm, relative
+        spread about ``1/sqrt(probes)``), so no ``n x n`` array is formed.
+        """
+        n = self.shape[1]
+        if n <= 4096:
+            return float(np.linalg.norm(self.T @ self.dense() - np.eye(n)))
+        probe = np.random.default_rng(0).standard_normal((n, probes))
+        residual = self.T @ (self @ probe) - probe
+        return float(np.sqrt(np.sum(residual**2) / probes))
+
+
+class KroneckerLowRankMap(_CorrectedKroneckerMap):
     """``P = R + X Y^T``: a :class:`KroneckerMap` ``R`` plus a low-rank correction (``X``: ``N x k``, ``Y``: ``n x k``).
 
-    The factored form of the ``grid-interpolation`` recipe: the Kronecker
-    product of 1-D interpolation maps moved to the nearest exact minimiser,
-    which changes it on the ranges of the grid distance matrices only
-    (rank ``k <= rank T_small + 2 rank T_large``, about ``5 n`` for an
-    ``n x n`` small grid).  ``P @ X``, ``X @ P``, ``P.T`` and :meth:`dense`
-    as for :class:`KroneckerMap`.
+    The factored form of the ``grid-interpolation`` recipe up to its version 2
+    (cache entries of form ``"kronecker+low-rank"``; version 3 is a
+    :class:`KroneckerStructuredLowRankMap`), rank ``k <= rank T_small + 2 rank T_large``.
+    ``P @ X``, ``X @ P``, ``P.T`` and :meth:`dense` as for :class:`KroneckerMap`.
 
     Examples
     --------
@@ -210,8 +277,6 @@ class KroneckerLowRankMap:
     >>> bool(np.array_equal(P.dense(), np.eye(4)))
     True
     """
-
-    __array_ufunc__ = None
 
     def __init__(self, base: KroneckerMap, left, right) -> None:
         if not isinstance(base, KroneckerMap):
@@ -222,11 +287,6 @@ class KroneckerLowRankMap:
                 f"left and right must be N x k and n x k with (N, n) = {base.shape}; got shapes {left.shape} and {right.shape}"
             )
         self.base, self.left, self.right = base, left, right
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(N, n)``."""
-        return self.base.shape
 
     @property
     def rank(self) -> int:
@@ -258,20 +318,88 @@ class KroneckerLowRankMap:
         """``P`` as a dense array."""
         return self.base.dense() + self.left @ self.right.T
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        dense = self.dense()
-        return dense if dtype is None else dense.astype(dtype)
 
-    def orthonormality_error(self, *, probes: int = 16) -> float:
-        """``||P^T P - I||_F``: exact (an ``n x n`` product) up to ``n = 4096``, else a Hutchinson estimate.
+def _checked_stack(name: str, maps, rows: tuple[int, ...]) -> tuple[KroneckerMap, ...]:
+    if isinstance(maps, KroneckerMap) or not isinstance(maps, Sequence) or len(maps) == 0:
+        raise TypeError(f"{name} must be a non-empty sequence of KroneckerMaps; got {type(maps).__name__}")
+    for index, M in enumerate(maps):
+        if not isinstance(M, KroneckerMap):
+            raise TypeError(f"{name}[{index}] must be a KroneckerMap; got {type(M).__name__}")
+        if M.rows != rows:
+            raise ValueError(f"{name}[{index}] must have rows {rows} (those of the base); got rows {M.rows}")
+    return tuple(maps)
 
-        Beyond ``n = 4096`` it is ``sqrt(mean ||(P^T P - I) g||^2)`` over ``probes``
-        Gaussian vectors ``g`` (seeded; unbiased for the squared norm, relative
-        spread about ``1/sqrt(probes)``), so no ``n x n`` array is formed.
-        """
-        n = self.shape[1]
-        if n <= 4096:
-            return float(np.linalg.norm(self.T @ self.dense() - np.eye(n)))
-        probe = np.random.default_rng(0).standard_normal((n, probes))
-        residual = self.T @ (self @ probe) - probe
-        return float(np.sqrt(np.sum(residual**2) / probes))
+
+class KroneckerStructuredLowRankMap(_CorrectedKroneckerMap):
+    """``P = R + K_L G K_R^T``: a :class:`KroneckerMap` ``R`` plus a correction whose outer factors are
+    horizontal stacks of Kronecker maps, ``K_L = [L_1, ..., L_p]`` (``N`` rows, the rows of ``R``) and
+    ``K_R = [M_1, ..., M_q]`` (``n`` rows, the columns of ``R``), around a small dense core ``G``.
+
+    The compact form of the ``grid-interpolation`` recipe (version 3): the
+    correction lives in subspaces spanned by Kronecker products of per-axis
+    matrices and a few per-axis vectors (the axis-marginal indicators and their
+    images under ``R``, ``R^T``, ``R R^T``), so at 128² -> 256² it is about 8 MB
+    where ``X Y^T`` (:class:`KroneckerLowRankMap`) takes 837 MB.  ``P @ X``,
+    ``X @ P``, ``P.T`` and :meth:`dense` as for :class:`KroneckerMap`; nothing
+    with ``N`` rows and ``rank`` columns is formed.
+
+    Parameters
+    ----------
+    base : KroneckerMap
+        ``R``, ``N x n``.
+    left, right : sequence of KroneckerMap
+        ``L_i`` with ``rows == base.rows``; ``M_j`` with ``rows == base.columns``.
+    core : array_like
+        ``G``: (columns of all ``L_i``) x (columns of all ``M_j``), finite.
+
+    Examples
+    --------
+    >>> base = KroneckerMap([np.eye(2), np.eye(2)])
+    >>> ones = KroneckerMap([np.ones((2, 1)), np.ones((2, 1))])
+    >>> P = KroneckerStructuredLowRankMap(base, [ones], np.zeros((1, 1)), [ones])
+    >>> bool(np.array_equal(P.dense(), np.eye(4))), P.rank
+    (True, 1)
+    """
+
+    def __init__(self, base: KroneckerMap, left: Sequence[KroneckerMap], core, right: Sequence[KroneckerMap]) -> None:
+        if not isinstance(base, KroneckerMap):
+            raise TypeError(f"base must be a KroneckerMap; got {type(base).__name__}")
+        left, right = _checked_stack("left", left, base.rows), _checked_stack("right", right, base.columns)
+        core = check_finite_array("core", core)
+        expected = (sum(M.shape[1] for M in left), sum(M.shape[1] for M in right))
+        if core.shape != expected:
+            raise ValueError(
+                f"core must be (columns of left) x (columns of right) = {expected[0]} x {expected[1]}; got shape {core.shape}"
+            )
+        self.base, self.left, self.core, self.right = base, left, core, right
+
+    @property
+    def rank(self) -> int:
+        """``min(G.shape)``, a bound on the rank of the correction."""
+        return int(min(self.core.shape))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of all the factors and the core, in bytes."""
+        return sum(M.nbytes for M in (self.base, *self.left, *self.right)) + int(self.core.nbytes)
+
+    @property
+    def T(self) -> KroneckerStructuredLowRankMap:
+        """``R^T + K_R G^T K_L^T``."""
+        transposed = KroneckerStructuredLowRankMap.__new__(KroneckerStructuredLowRankMap)
+        transposed.base, transposed.left, transposed.core, transposed.right = self.base.T, self.right, self.core.T, self.left
+        return transposed
+
+    def __repr__(self) -> str:
+        return f"KroneckerStructuredLowRankMap(rows={self.base.rows}, columns={self.base.columns}, core={self.core.shape})"
+
+    def __matmul__(self, X):
+        return self.base @ X + stack_product(self.left, self.core @ np.concatenate([M.T @ X for M in self.right]))
+
+    def __rmatmul__(self, Y):
+        return (self.T @ Y.T).T
+
+    def dense(self) -> np.ndarray:
+        """``P`` as a dense array."""
+        right = np.hstack([M.dense() for M in self.right])
+        return self.base.dense() + stack_product(self.left, self.core @ right.T)

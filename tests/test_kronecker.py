@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from graphprolong import compose_box, get_prolongation, grid_graph, path_graph, structured_matrices
 from graphprolong.export import export_chain, load_prolongations, prolongation_chain
 from graphprolong.io import load_prolongation, save_prolongation
-from graphprolong.kronecker import KroneckerMap
+from graphprolong.kronecker import KroneckerLowRankMap, KroneckerMap, KroneckerStructuredLowRankMap, map_parts, stack_product
 from graphprolong.matching import box_matching
 from graphprolong.recipes import RECIPES, get_recipe, piecewise_constant, recipe_prolongation
 
@@ -197,7 +197,8 @@ def test_chains_written_before_factored_maps_still_load(tmp_path):
 
 @pytest.mark.parametrize("shape", [(2, 2), (3, 3), (4, 5), (3, 4, 3), (8, 8)])
 def test_low_rank_grid_interpolation_equals_the_dense_construction(shape):
-    """Version 2 (R + X Y^T, no dense SVD) against version 1 (the polar factor by a dense SVD), 1e-12."""
+    """Version 3 (R + U_L G U_R^T, all in Kronecker coordinates) against version 1 (the polar factor by a
+    dense SVD) and version 2 (R + X Y^T with N-row X), 1e-12."""
     from graphprolong.recipes import generators, spectra
 
     large_shape = tuple(2 * side for side in shape)
@@ -208,10 +209,14 @@ def test_low_rank_grid_interpolation_equals_the_dense_construction(shape):
     ]))
     small, large = (spectra._grid_distance_spectrum(s, False) for s in (shape, large_shape))
     version_1 = spectra._nearest_exact_minimiser(small, large, beta, reference)
+    dense_spectra = [spectra._Spectrum(s.values, s.dense_vectors(), s.n) for s in (small, large)]
+    X, Y = spectra._low_rank_nearest_minimiser(*dense_spectra, beta, reference)
     factored = get_recipe("grid-interpolation").prolongation(shape, factored=True)
+    assert isinstance(factored, KroneckerStructuredLowRankMap)
     rank_small, rank_large = (sum(side - 1 for side in s) + 1 for s in (shape, large_shape))  # ranks of T1, T2
     assert factored.rank <= rank_small + 2 * rank_large
     assert np.max(np.abs(factored.dense() - version_1)) <= 1e-12
+    assert np.max(np.abs(factored.dense() - (reference + X @ Y.T))) <= 1e-12
     np.testing.assert_array_equal(factored.dense(), get_recipe("grid-interpolation").prolongation(shape))
     assert factored.orthonormality_error() < 1e-12
     X = np.random.default_rng(5).standard_normal((factored.shape[1], 3))
@@ -234,13 +239,24 @@ def test_zero_block_matching_is_the_full_dynamic_programme(periodic, shape, beta
     np.testing.assert_array_equal(fast, full)
 
 
-def test_low_rank_map_round_trips_through_the_cache_and_export(tmp_path):
+@pytest.mark.parametrize("suffix", [".npz", ".mtx", pytest.param(".pt", marks=needs_torch)])
+def test_low_rank_map_round_trips_through_the_cache_and_export(tmp_path, suffix):
     small, large = structured_matrices("grid", (4, 4)), structured_matrices("grid", (8, 8))
     P, entry = get_prolongation(small, large, s=1.0, cache_dir=tmp_path, factored=True, return_metadata=True)
-    assert entry["form"] == "kronecker+low-rank" and entry["recipe"]["version"] == "2"
+    assert entry["form"] == "kronecker+structured-low-rank" and entry["recipe"]["version"] == "3"
     again = get_prolongation(grid_graph((4, 4)), grid_graph((8, 8)), s=1.0, cache_dir=tmp_path, factored=True)
+    assert isinstance(again, KroneckerStructuredLowRankMap)
     np.testing.assert_array_equal(again.dense(), P.dense())
-    export_chain(tmp_path / "chain.npz", [P], {"lineage": "grid"})
-    (loaded,), metadata = load_prolongations(tmp_path / "chain.npz")
-    assert metadata["forms"] == ["kronecker+low-rank"]
+    export_chain(tmp_path / f"chain{suffix}", [P], {"lineage": "grid"})
+    (loaded,), metadata = load_prolongations(tmp_path / f"chain{suffix}")
+    assert metadata["forms"] == ["kronecker+structured-low-rank"]
     np.testing.assert_array_equal(loaded.dense(), P.dense())
+
+
+def test_version_2_low_rank_entries_still_load(tmp_path):
+    """Cache entries and files of form "kronecker+low-rank" (grid-interpolation version 2) keep loading."""
+    P = get_recipe("grid-interpolation").prolongation((3, 3), factored=True)
+    old = KroneckerLowRankMap(P.base, stack_product(P.left, P.core), np.hstack([M.dense() for M in P.right]))
+    loaded, _ = load_prolongation(save_prolongation(tmp_path / "old.npz", old, metadata={}))
+    assert isinstance(loaded, KroneckerLowRankMap) and map_parts(loaded)[0] == "kronecker+low-rank"
+    np.testing.assert_allclose(loaded.dense(), P.dense(), atol=1e-14)

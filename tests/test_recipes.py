@@ -104,7 +104,7 @@ def test_registry_entries_are_consistent_plain_data():
     for name, recipe in RECIPES.items():
         assert recipe.name == name
         assert recipe.lineage in LINEAGE_KINDS
-        assert recipe.version == ("2" if name == "grid-interpolation" else RECIPE_VERSION)
+        assert recipe.version == ("3" if name == "grid-interpolation" else RECIPE_VERSION)
         assert recipe.s in (0.0, 1.0)
         assert json.loads(json.dumps(recipe.to_dict()))["name"] == name
 

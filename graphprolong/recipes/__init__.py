@@ -55,7 +55,8 @@ Recipes, by lineage (``N = 2n``):
   product of Fourier modes.
 * ``grid-interpolation`` (``s = 1``, beta fixed): the Kronecker product of 1-D
   path maps, moved to the nearest exact minimiser (it is not one itself:
-  path distance matrices do not commute with the all-ones matrix).
+  path distance matrices do not commute with the all-ones matrix); the move is
+  computed and kept in orthonormal Kronecker bases (:mod:`graphprolong.recipes.compact`).
 
 Scale factors.  Optimised beta is degenerate on grids (``P`` hides in the null
 space of ``T2``), so grid recipes fix ``beta = n_small / (2 n_large)``: for

@@ -3,9 +3,9 @@
 A generator whose map is a Kronecker product of per-axis maps returns it as a
 :class:`~graphprolong.kronecker.KroneckerMap` (materialised, where asked, with
 ``numpy.kron``: the same bits as before the factored form); ``grid-interpolation``
-returns a :class:`~graphprolong.kronecker.KroneckerLowRankMap` (its Kronecker
-reference plus the low-rank move to the nearest exact minimiser); the others
-return arrays.
+returns a :class:`~graphprolong.kronecker.KroneckerStructuredLowRankMap` (its
+Kronecker reference plus the low-rank move to the nearest exact minimiser, in
+compact form, :mod:`~graphprolong.recipes.compact`); the others return arrays.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..kronecker import KroneckerLowRankMap, KroneckerMap
+from ..kronecker import KroneckerMap
 from ..lineages import lineage_kind
 from ..problem import ProlongationProblem
 from ..spectral import spectral_prolongation
+from .compact import _compact_nearest_minimiser
 from .spectra import (
     _cover_1d,
     _cycle_interpolation_1d,
     _fold_1d,
     _grid_distance_spectrum,
-    _low_rank_nearest_minimiser,
     _path_interpolation_1d,
     _piecewise_constant_1d,
 )
@@ -103,7 +103,7 @@ def _grid_interpolation(shape_small, shape_large):
     )
     small = _grid_distance_spectrum(tuple(shape_small), False)
     large = _grid_distance_spectrum(tuple(shape_large), False)
-    return KroneckerLowRankMap(reference, *_low_rank_nearest_minimiser(small, large, beta, reference))
+    return _compact_nearest_minimiser(small, large, beta, reference)
 
 
 def _spectral(lineage: str) -> Callable:

@@ -6,12 +6,13 @@ See :mod:`graphprolong.recipes` for the mathematics.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 
+from ..kronecker import KroneckerMap, stack_gram, stack_product
 from ..matching import _lexicographic_first, matching_cost_matrix
 
 # Eigenvalues within this fraction of the largest one are one class (or zero).
@@ -128,11 +129,17 @@ def _self_consistent_scale(theta_small: np.ndarray, theta_large: np.ndarray, bet
 
 @dataclass(frozen=True)
 class _Spectrum:
-    """A symmetric matrix as ``vectors @ diag(values) @ vectors.T``; the other ``n - len(values)`` eigenvalues are 0."""
+    """A symmetric matrix as ``vectors @ diag(values) @ vectors.T``; the other ``n - len(values)`` eigenvalues are 0.
+
+    With ``basis`` (Kronecker maps whose stacked columns are orthonormal, see
+    :func:`~graphprolong.kronecker.stack_product`) ``vectors`` are the eigenvectors'
+    coordinates in it.
+    """
 
     values: np.ndarray
     vectors: np.ndarray
     n: int
+    basis: tuple[KroneckerMap, ...] = ()
 
     def full(self) -> tuple[np.ndarray, np.ndarray]:
         """All ``n`` eigenvalues ascending, and for each its column in ``vectors`` (-1: null space)."""
@@ -141,11 +148,24 @@ class _Spectrum:
         order = np.argsort(values, kind="stable")
         return values[order], labels[order]
 
+    def dense_vectors(self) -> np.ndarray:
+        """The eigenvectors, ``n x len(values)``."""
+        return stack_product(self.basis, self.vectors) if self.basis else self.vectors
 
-def _dense_spectrum(matrix: np.ndarray) -> _Spectrum:
+    def in_basis(self, basis: Sequence[KroneckerMap]) -> _Spectrum:
+        """The same spectrum in the coordinates of another orthonormal Kronecker basis whose span holds this one's."""
+        return _Spectrum(self.values, stack_gram(basis, self.basis) @ self.vectors, self.n, tuple(basis))
+
+
+def _nonzero_spectrum(matrix: np.ndarray, n: int, basis: tuple[KroneckerMap, ...] = ()) -> _Spectrum:
+    """The eigenpairs of symmetric ``matrix`` (in ``basis``, if given) but those within the class tolerance of 0."""
     values, vectors = np.linalg.eigh(matrix)
     keep = np.abs(values) > _CLASS_TOLERANCE * np.max(np.abs(values))
-    return _Spectrum(values[keep], vectors[:, keep], matrix.shape[0])
+    return _Spectrum(values[keep], vectors[:, keep], n, basis)
+
+
+def _dense_spectrum(matrix: np.ndarray) -> _Spectrum:
+    return _nonzero_spectrum(matrix, matrix.shape[0])
 
 
 def _classes(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -155,43 +175,57 @@ def _classes(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(labels < 0, -1, classes)
 
 
+def _matched_classes(small: _Spectrum, large: _Spectrum, beta: float) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """The optimal matching of the two spectra by class of equal eigenvalues of ``T_large``.
+
+    Per nonzero class reached: (the columns of ``small.vectors`` matched into it,
+    its columns of ``large.vectors``); then the labels of the eigenvalues of
+    ``T_small`` matched into the null space of ``T_large`` (-1: null space of ``T_small``).
+    """
+    theta_small, label_small = small.full()
+    theta_large, label_large = large.full()
+    rows, _ = _matching(theta_small, theta_large, beta)
+    classes = _classes(theta_large, label_large)
+    matched = []
+    for value_class in np.unique(classes[rows]):
+        columns = label_small[classes[rows] == value_class]
+        if value_class < 0:
+            continue
+        if np.any(columns < 0):
+            raise RuntimeError("a null-space vector of T_small was matched to a nonzero eigenvalue of T_large")
+        matched.append((columns, label_large[classes == value_class]))
+    return matched, label_small[classes[rows] == -1]
+
+
 def _nearest_exact_minimiser(small: _Spectrum, large: _Spectrum, beta: float, reference: np.ndarray) -> np.ndarray:
     """The minimiser of ``|| P T1 / sqrt b - sqrt b T2 P ||^2`` (fixed ``b``) nearest to ``reference``.
 
     For each class of equal eigenvalues of ``T2`` reached by the matching, the
     columns matched into it get the Procrustes factor of ``reference`` there.
     """
-    theta_small, label_small = small.full()
-    theta_large, label_large = large.full()
-    rows, _ = _matching(theta_small, theta_large, beta)
-    classes = _classes(theta_large, label_large)
+    matched, columns = _matched_classes(small, large, beta)
+    V1, V2 = small.dense_vectors(), large.dense_vectors()
     P = np.zeros((large.n, small.n))
-    for value_class in np.unique(classes[rows]):
-        columns = label_small[classes[rows] == value_class]
-        if value_class >= 0:
-            if np.any(columns < 0):
-                raise RuntimeError("a null-space vector of T_small was matched to a nonzero eigenvalue of T_large")
-            V2 = large.vectors[:, label_large[classes == value_class]]
-            V1 = small.vectors[:, columns]
-            P += V2 @ _polar(V2.T @ reference @ V1) @ V1.T
-            continue
-        # Null space of T_large: project reference onto (null T_large) x span(columns), take its polar factor.
-        chosen = small.vectors[:, columns[columns >= 0]]
-        projected = reference - (reference @ small.vectors) @ small.vectors.T + (reference @ chosen) @ chosen.T
-        projected -= large.vectors @ (large.vectors.T @ projected)
-        left, singular, right = np.linalg.svd(projected, full_matrices=False)
-        if singular[columns.size - 1] <= 1e-10 * singular[0]:
-            raise RuntimeError(
-                f"the reference is rank-deficient on the null spaces ({columns.size} directions needed); "
-                "the nearest minimiser is not unique"
-            )
-        P += left[:, : columns.size] @ right[: columns.size]
-    return P
+    for columns_small, columns_large in matched:
+        P += V2[:, columns_large] @ _polar(V2[:, columns_large].T @ reference @ V1[:, columns_small]) @ V1[:, columns_small].T
+    if columns.size == 0:
+        return P
+    # Null space of T_large: project reference onto (null T_large) x span(columns), take its polar factor.
+    chosen = V1[:, columns[columns >= 0]]
+    projected = reference - (reference @ V1) @ V1.T + (reference @ chosen) @ chosen.T
+    projected -= V2 @ (V2.T @ projected)
+    left, singular, right = np.linalg.svd(projected, full_matrices=False)
+    if singular[columns.size - 1] <= 1e-10 * singular[0]:
+        raise RuntimeError(
+            f"the reference is rank-deficient on the null spaces ({columns.size} directions needed); "
+            "the nearest minimiser is not unique"
+        )
+    return P + left[:, : columns.size] @ right[: columns.size]
 
 
 def _low_rank_nearest_minimiser(small: _Spectrum, large: _Spectrum, beta: float, reference) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_nearest_exact_minimiser` for an orthonormal ``reference`` ``R`` given as an operator
-    (``R @ X``, ``R.T @ Y``; a :class:`~graphprolong.kronecker.KroneckerMap`), as ``P = R + X @ Y.T``.
+    (``R @ X``, ``R.T @ Y``), as ``P = R + X @ Y.T``.
 
     With ``V1``, ``V2`` the nonzero eigenvectors of ``T1``, ``T2``, the matched classes give
     ``V2c polar(V2c^T R V1c) V1c^T``; the null class is the polar factor of
@@ -201,33 +235,26 @@ def _low_rank_nearest_minimiser(small: _Spectrum, large: _Spectrum, beta: float,
     ``M (Q + W D W^T)``, ``D = (1 - S^2)^(-1/2) - 1``, which expands to
     ``R Q + (R W - V2 Z^T W) D W^T - V2 Z^T``.  Everything but ``R`` has rank at most
     ``rank T1 + 2 rank T2``, and nothing ``n_large x n_small`` is formed.
+
+    Any orthonormal coordinates serve: with ``V1``, ``V2`` the coordinates
+    (``small.vectors``, ``large.vectors``) in bases ``U_R``, ``U_L`` with
+    ``R U_R = U_L rho`` and ``R^T U_L = U_R rho^T``, ``reference = rho`` gives ``X``, ``Y``
+    in those coordinates (:func:`~graphprolong.recipes.compact._compact_nearest_minimiser`).
     """
-    theta_small, label_small = small.full()
-    theta_large, label_large = large.full()
-    rows, _ = _matching(theta_small, theta_large, beta)
-    classes = _classes(theta_large, label_large)
+    matched, null_columns = _matched_classes(small, large, beta)
     V1, V2 = small.vectors, large.vectors
     RV1 = reference @ V1
-    X1 = np.zeros((large.n, V1.shape[1]))
-    for value_class in np.unique(classes[rows]):
-        columns = label_small[classes[rows] == value_class]
-        if value_class < 0:
-            continue
-        if np.any(columns < 0):
-            raise RuntimeError("a null-space vector of T_small was matched to a nonzero eigenvalue of T_large")
-        V2c = V2[:, label_large[classes == value_class]]
+    X1 = np.zeros((V2.shape[0], V1.shape[1]))
+    for columns, columns_large in matched:
+        V2c = V2[:, columns_large]
         X1[:, columns] += V2c @ _polar(V2c.T @ RV1[:, columns])
-    null_columns = label_small[classes[rows] == -1]
     if null_columns.size == 0:
         return X1 - RV1, V1  # P = V2 G V1^T only: R + (V2 G - R V1) V1^T, as V1 spans everything
     chosen = null_columns[null_columns >= 0]
     X1 -= RV1
     X1[:, chosen] += RV1[:, chosen]
-
-    def project(Y: np.ndarray) -> np.ndarray:  # Q Y
-        return Y - V1 @ (V1.T @ Y) + V1[:, chosen] @ (V1[:, chosen].T @ Y)
-
-    Z = project(reference.T @ V2)
+    Z = reference.T @ V2
+    Z = Z - V1 @ (V1.T @ Z) + V1[:, chosen] @ (V1[:, chosen].T @ Z)  # Q R^T V2
     W, singular, _ = np.linalg.svd(Z, full_matrices=False)
     if singular.size and singular[0] >= 1.0 - 1e-10:
         raise RuntimeError(
@@ -308,27 +335,42 @@ def _cycle_interpolation_1d(n: int, N: int, beta: float | None) -> np.ndarray:
 # Grids: Kronecker products of the 1-D maps
 
 
+def _kronecker_subspace_basis(spans: Sequence[np.ndarray]) -> tuple[KroneckerMap, ...]:
+    """An orthonormal basis of ``Σ_a R^{N_a} ⊗ ⊗_{b≠a} S_b``, ``S_b`` the span of the columns of ``spans[b]`` (``N_b x m_b``).
+
+    With ``R^{N_b} = S_b ⊕ S_b^⊥`` (orthonormal ``Ω_b``, ``Ω_b^⊥`` from one full
+    SVD per axis) the sum is ``⊗_b S_b`` plus, per axis ``a``,
+    ``S_a^⊥ ⊗ ⊗_{b≠a} S_b``: at most ``d + 1`` Kronecker maps, mutually
+    orthogonal, each with orthonormal columns.  The first ``m_b`` left singular
+    vectors span ``S_b`` to rounding whatever its conditioning (where the columns
+    are dependent an extra direction costs size, not accuracy).
+    """
+    splits = []
+    for span in spans:
+        left = np.linalg.svd(span, full_matrices=True)[0]
+        splits.append((left[:, : min(span.shape)], left[:, min(span.shape) :]))
+    inside = [part for part, _ in splits]
+    basis = [KroneckerMap._from_trusted(inside)]
+    for axis, (_, outside) in enumerate(splits):
+        if outside.shape[1]:
+            basis.append(KroneckerMap._from_trusted([*inside[:axis], outside, *inside[axis + 1 :]]))
+    return tuple(basis)
+
+
 def _grid_distance_spectrum(shape: tuple[int, ...], periodic: bool) -> _Spectrum:
     """Nonzero eigenpairs of the grid distance matrix ``T = sum_a J ⊗ .. ⊗ T_a ⊗ .. ⊗ J``.
 
     Its range lies in the span of the axis-marginal indicator vectors
     (dimension ``sum (n_a - 1) + 1``), so a small eigenproblem there gives all
-    nonzero eigenpairs; ``T`` itself is never formed.
+    nonzero eigenpairs, as coordinates in an orthonormal Kronecker basis of that
+    span (:func:`_kronecker_subspace_basis` of the all-ones vectors); neither ``T``
+    nor any vector of the grid is formed.
     """
-    factors = [_distances_1d(size, periodic) for size in shape]
-    coordinates = np.indices(shape).reshape(len(shape), -1)
-    indicators = np.hstack(
-        [(coordinates[axis][:, None] == np.arange(size)[None, :]).astype(float) for axis, size in enumerate(shape)]
-    )
-    left, singular, _ = np.linalg.svd(indicators, full_matrices=False)
-    basis = left[:, singular > 1e-10 * singular[0]]
-    columns = basis.reshape(shape + (basis.shape[1],))
-    image = np.zeros_like(columns)
-    for axis, T in enumerate(factors):
-        others = tuple(a for a in range(len(shape)) if a != axis)
-        marginal = columns.sum(axis=others)  # (n_axis, r)
-        image += np.expand_dims(T @ marginal, axis=others)
-    small = basis.T @ image.reshape(basis.shape)
-    values, vectors = np.linalg.eigh(0.5 * (small + small.T))
-    keep = np.abs(values) > _CLASS_TOLERANCE * np.max(np.abs(values))
-    return _Spectrum(values[keep], basis @ vectors[:, keep], basis.shape[0])
+    basis = _kronecker_subspace_basis([np.ones((size, 1)) for size in shape])
+    small = np.zeros((sum(member.shape[1] for member in basis),) * 2)
+    for axis, size in enumerate(shape):
+        term = KroneckerMap._from_trusted(
+            [_distances_1d(size, periodic) if other == axis else np.ones((side, side)) for other, side in enumerate(shape)]
+        )
+        small += stack_gram(basis, [term @ member for member in basis])
+    return _nonzero_spectrum(0.5 * (small + small.T), math.prod(shape), basis)
