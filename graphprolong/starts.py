@@ -14,7 +14,7 @@ __all__ = ["INITIALISATIONS", "initial_point"]
 
 #: Named initialisations; an array is accepted as well.  ``"box-matching"``
 #: needs both graphs as :class:`~graphprolong.operators.StructuredMatrices`.
-INITIALISATIONS = ("matching", "box-matching", "random", "identity")
+INITIALISATIONS = ("matching", "box-matching", "exact-locality", "random", "identity")
 
 
 def initial_point(
@@ -31,7 +31,12 @@ def initial_point(
     :class:`~graphprolong.operators.StructuredMatrices` with the same number
     of axes, the Kronecker product of the factors' matchings
     (:func:`~graphprolong.matching.box_matching`; the start for grids too large
-    for the full assignment problem); ``"random"``: Q factor of a Gaussian
+    for the full assignment problem); ``"exact-locality"``: the exact minimiser
+    of the locality term ``||P T1/sqrt(b) - sqrt(b) T2 P||^2`` nearest to the
+    matching start (box matching for two structured grids), at the problem's
+    ``beta`` or, when ``beta`` is optimised, at the self-consistent scale of
+    the matched spectra (:func:`_exact_locality_start`): the global minimiser
+    when ``s = 1``; ``"random"``: Q factor of a Gaussian
     matrix; ``"identity"``: ``[I; 0]``; an array: validated (shape,
     orthonormality).
     """
@@ -43,6 +48,8 @@ def initial_point(
         return eigenvalue_matching(problem.small.eigenvalues, problem.large.eigenvalues, method=matcher).matrix
     if init == "box-matching":
         return _box_matching_start(problem, matcher)
+    if init == "exact-locality":
+        return _exact_locality_start(problem, matcher)
     if init == "identity":
         return np.eye(n_large, n_small)
     return qr_orthonormal(rng.standard_normal((n_large, n_small)))
@@ -62,3 +69,45 @@ def _box_matching_start(problem: ProlongationProblem, matcher: str) -> np.ndarra
             f"got G_small of shape {problem.small.sizes} and G_large of shape {problem.large.sizes}"
         )
     return box_matching(problem.small.factor_eigenvalues, problem.large.factor_eigenvalues, method=matcher)
+
+
+def _exact_locality_start(problem: ProlongationProblem, matcher: str) -> np.ndarray:
+    """The minimiser of the locality term at a fixed scale nearest to the matching start.
+
+    For symmetric ``T1``, ``T2`` the minimisers of ``||P T1/sqrt(b) - sqrt(b) T2 P||^2``
+    on the Stiefel manifold are ``V2 M V1^T`` up to rotations within classes of
+    equal eigenvalues, ``M`` the optimal increasing matching of the spectra
+    (seed 002 §5.1 for ``L``; the recipes' ``*-interpolation`` use the same
+    construction for ``T``).  The class freedom is fixed by the Procrustes
+    factor nearest to the matching start.  Two grids given as
+    :class:`~graphprolong.operators.StructuredMatrices` use the Kronecker
+    construction of the ``grid-interpolation`` recipe (no ``n x n`` matrix,
+    the start made dense at the end); other graphs a dense eigendecomposition
+    of ``T``.
+    """
+    # graphprolong.recipes imports the solver, which imports this module: import the construction here.
+    from .recipes import spectra
+    from .recipes.compact import _compact_nearest_minimiser
+
+    small, large = problem.small, problem.large
+    grids = isinstance(small, StructuredMatrices) and isinstance(large, StructuredMatrices)
+    if grids and len(small.sizes) == len(large.sizes) and small.periodic == large.periodic:
+        spectrum_small, spectrum_large = (spectra._grid_distance_spectrum(tuple(m.sizes), m.periodic) for m in (small, large))
+        reference = box_matching(small.factor_eigenvalues, large.factor_eigenvalues, method=matcher, factored=True)
+    else:
+        spectrum_small, spectrum_large = (spectra._dense_spectrum(np.asarray(m.distances_dense, dtype=float)) for m in (small, large))
+        reference = initial_point(problem, "matching", rng=np.random.default_rng(0), matcher=matcher)
+    beta = problem.beta
+    if beta is None:
+        try:
+            beta = spectra._self_consistent_scale(spectrum_small.full()[0], spectrum_large.full()[0], 0.25)
+        except ZeroDivisionError:
+            raise ValueError(
+                "init='exact-locality' with an optimised beta needs a scale at which the matching keeps a nonzero "
+                f"eigenvalue of T_large; for {small.name} -> {large.name} it matches every eigenvalue of T_small to a zero "
+                "(grids: the optimised beta is degenerate), so give a fixed beta, e.g. beta = n_small / n_large = "
+                f"{small.n / large.n:.6g}"
+            ) from None
+    if grids and not isinstance(reference, np.ndarray):
+        return _compact_nearest_minimiser(spectrum_small, spectrum_large, beta, reference).dense()
+    return spectra._nearest_exact_minimiser(spectrum_small, spectrum_large, beta, reference)
