@@ -44,8 +44,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from graphprolong.kronecker import KroneckerMap
 from graphprolong.lineages import lineage_kind
 
+from ..core.factored import KroneckerOperator, as_matrix, use_factored
 from ..core.layers import scan
 from ..core.transfer import Transfer, UnitTransfer, assemble_transfer, transfer_from_prolongation
 from ..data.stream import MinibatchStream
@@ -63,13 +65,17 @@ def _linear_slots(model: nn.Sequential) -> list:
     return slots
 
 
-def value_unit(P: np.ndarray | torch.Tensor, *, dtype: torch.dtype | None = None,
-               device: torch.device | str | None = None) -> UnitTransfer:
+def value_unit(P: np.ndarray | torch.Tensor | KroneckerMap | KroneckerOperator, *, dtype: torch.dtype | None = None,
+               device: torch.device | str | None = None, factored: bool | None = None) -> UnitTransfer:
     """The value-coordinate operators ``Q = P diag(s)``, ``pi = diag(1/s) P^T`` of a map with orthonormal columns.
 
     ``s = P^T 1`` are the column sums.  The sign of a column of an orthonormal
     map is free (an eigenvector's is arbitrary), and ``Q``, ``pi`` do not
-    depend on it; a column whose sum vanishes has no value to carry.
+    depend on it; a column whose sum vanishes has no value to carry.  A
+    Kronecker map ``P = F_1 ⊗ ... ⊗ F_d`` kept factored
+    (:func:`msann.core.factored.use_factored`: when it is large, ``factored``
+    None) has ``s = s_1 ⊗ ... ⊗ s_d`` (``s_a = F_a^T 1``), so ``Q`` and ``pi``
+    are the Kronecker products of the factors' own value operators.
 
     Raises
     ------
@@ -78,14 +84,25 @@ def value_unit(P: np.ndarray | torch.Tensor, *, dtype: torch.dtype | None = None
         1-norm): the map does not average neighbouring units, e.g. a random
         orthogonal map.
     """
-    P = torch.as_tensor(P, dtype=dtype, device=device)
+    if not use_factored(P, factored=factored):
+        P = torch.as_tensor(as_matrix(P), dtype=dtype, device=device)
+        Q, pi = _value_pair(P)
+        return transfer_from_prolongation(Q, pi=pi)
+    pairs = [_value_pair(factor, f"factor {axis} of the ") for axis, factor in
+             enumerate(KroneckerOperator.from_map(P, dtype=dtype, device=device).factors)]
+    return transfer_from_prolongation(KroneckerOperator(tuple(Q for Q, _ in pairs)),
+                                      pi=KroneckerOperator(tuple(pi for _, pi in pairs)), factored=True)
+
+
+def _value_pair(P: torch.Tensor, where: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(P diag(s), diag(1/s) P^T)`` with ``s = P^T 1``, after the check of :func:`value_unit`."""
     sums, norms = P.sum(dim=0), P.abs().sum(dim=0)
     small = sums.abs() <= math.sqrt(torch.finfo(P.dtype).eps) * norms
     if bool(small.any()):
         column = int(torch.nonzero(small)[0])
         raise ValueError(f"a coarse-data map needs columns with non-zero sums (a map that averages neighbouring units); "
-                         f"column {column} of the {tuple(P.shape)} map sums to {float(sums[column]):.3g}")
-    return transfer_from_prolongation(P * sums, pi=(P / sums).T)
+                         f"column {column} of {where or 'the '}{tuple(P.shape)} map sums to {float(sums[column]):.3g}")
+    return P * sums, (P / sums).T
 
 
 def mlp_value_transfer(model: nn.Sequential, maps: Sequence[np.ndarray | torch.Tensor]) -> Transfer:
@@ -95,9 +112,11 @@ def mlp_value_transfer(model: nn.Sequential, maps: Sequence[np.ndarray | torch.T
     ----------
     model : torch.nn.Sequential
         ``nn.Linear`` layers with elementwise activations between them.
-    maps : sequence of matrices
+    maps : sequence of matrices or Kronecker maps
         ``P_i`` (``n_i x n_i^c``, orthonormal columns) of every unit layer ``i``,
-        input first: one more than the network's ``nn.Linear`` layers.
+        input first: one more than the network's ``nn.Linear`` layers.  A large
+        Kronecker map (e.g. an image's, :func:`~msann.coarsening.graph.shape_map`
+        with ``factored``) gives factored operators (:func:`value_unit`).
     """
     slots = _linear_slots(model)
     if len(maps) != len(slots) + 1:
@@ -264,7 +283,7 @@ def graph_data_transfer(model: nn.Sequential, *, options, rng: np.random.Generat
     and ``options.target_shape``, the finest data's; a coarse network's are
     found among their halvings), the hidden ones a path
     (:func:`~msann.coarsening.graph.one_dimensional_map` of ``options.graph_method``),
-    all in value coordinates (:func:`value_unit`).
+    all in value coordinates (:func:`value_unit`; a large data map stays factored).
     """
     if options.data_shape is None:
         raise ValueError("the 'graph-data' coarsener halves the data's units too: it needs their shape "
@@ -281,7 +300,7 @@ def graph_data_transfer(model: nn.Sequential, *, options, rng: np.random.Generat
             raise ValueError(f"the 'graph-data' coarsener halves a path of hidden units; layer {slot.index} ('{slot.name}') "
                              f"has {width} (odd)")
         hidden.append(np.array(one_dimensional_map(width // 2, method=options.graph_method)))
-    maps = [shape_map(shape, data_shapes(shape, levels=1)[1], method=options.graph_method) for shape in ends]
+    maps = [shape_map(shape, data_shapes(shape, levels=1)[1], method=options.graph_method, factored=True) for shape in ends]
     return mlp_value_transfer(model, [maps[0], *hidden, maps[1]])
 
 

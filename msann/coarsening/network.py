@@ -297,7 +297,11 @@ def coarsen_network(model: nn.Sequential, *, threshold: float, scaled: bool = Fa
 
 
 def transfer_state(transfer: Transfer) -> list[tuple]:
-    """The operators of ``transfer``'s units as plain tensors ``(P, pi, mate or None, scale or None)``, for a checkpoint."""
+    """The operators of ``transfer``'s units ``(P, pi, mate or None, scale or None)``, for a checkpoint.
+
+    ``P`` and ``pi`` are tensors, or :class:`~msann.core.factored.KroneckerOperator` s
+    of tensors for factored units (both move with ``.to(device)``).
+    """
     return [(u.P, u.pi, None if u.matching is None else u.matching.mate, u.scale) for u in transfer.units]
 
 

@@ -29,11 +29,13 @@ from torch import nn
 __all__ = ["LAYER_RULES", "SUPPORTED_LAYERS", "LayerRule", "Slot", "along", "rule_of", "scan"]
 
 
-def along(matrix: torch.Tensor, tensor: torch.Tensor, axis: int, block: int = 1) -> torch.Tensor:
+def along(matrix, tensor: torch.Tensor, axis: int, block: int = 1) -> torch.Tensor:
     """Apply ``matrix`` (``m x c``) to ``axis`` of ``tensor``, read as ``c`` blocks of ``block`` entries.
 
     ``result[.., a', ..] = sum_a matrix[a', a] tensor[.., a, ..]``, i.e. the
-    product with ``matrix ⊗ I_block`` along that axis.
+    product with ``matrix ⊗ I_block`` along that axis.  ``matrix`` is a
+    tensor (dense or sparse CSR) or a :class:`msann.core.factored.KroneckerOperator`
+    (anything with ``shape``, ``to(dtype=, device=)`` and ``@`` on ``c x k`` tensors).
     """
     matrix = matrix.to(dtype=tensor.dtype, device=tensor.device)
     moved = tensor.movedim(axis, 0)

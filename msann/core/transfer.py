@@ -25,6 +25,10 @@ The same operator serves every method: FAS's and MG/Opt's coarse networks
 (a transfer from the fine network to the coarse one) and MsANN's summed
 parameters ``Theta = sum_l Pro_{l->0} theta^(l)`` (one transfer per level,
 built on the composite maps ``Pro_{l->0}``, :mod:`msann.coarsening.embedded`).
+
+A unit layer whose units form a large grid holds its operators in factored
+form (:class:`msann.core.factored.KroneckerOperator`, ``P = F_1 ⊗ ... ⊗ F_d``):
+every rule applies them factor by factor, never forming the ``N x n`` map.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ import numpy as np
 import torch
 
 from graphprolong.checks import check_choice, check_real
+from graphprolong.kronecker import KroneckerMap
 
+from .factored import KroneckerOperator, as_matrix, use_factored
 from .layers import LayerRule, Slot
 
 #: A map of at least this many entries, at most this fraction non-zero, is applied as a sparse CSR matrix.
@@ -54,23 +60,28 @@ class UnitTransfer:
 
     Attributes
     ----------
-    P : torch.Tensor
-        Prolongation, ``n x n_c``.
-    pi : torch.Tensor
-        Restriction, ``n_c x n``, with ``pi P = I``.
+    P : torch.Tensor or KroneckerOperator
+        Prolongation, ``n x n_c`` (factored for a large grid, :mod:`msann.core.factored`).
+    pi : torch.Tensor or KroneckerOperator
+        Restriction, ``n_c x n``, with ``pi P = I`` (factored when ``P`` is).
     matching : object or None
         The matching ``P`` was built from (None for a given map).
     scale : torch.Tensor or None
         The diagonal ``d`` of ``D`` of the scaled or norm-weighted variant (None otherwise).
     """
 
-    P: torch.Tensor
-    pi: torch.Tensor
+    P: torch.Tensor | KroneckerOperator
+    pi: torch.Tensor | KroneckerOperator
     matching: object | None = None
     scale: torch.Tensor | None = None
     _operators: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def operator(self, name: str, *, sparse: bool = False) -> torch.Tensor:
+    @property
+    def factored(self) -> bool:
+        """Whether the operators are Kronecker products kept as their factors (:mod:`msann.core.factored`)."""
+        return isinstance(self.P, KroneckerOperator)
+
+    def operator(self, name: str, *, sparse: bool = False) -> torch.Tensor | KroneckerOperator:
         """``P``, ``pi``, ``P^T`` or ``pi^T``, as applied to parameter tensors.
 
         With ``sparse``, a map with at most 1/8 of its entries non-zero (the
@@ -78,10 +89,11 @@ class UnitTransfer:
         as a grid map along one axis) comes as a sparse CSR copy, made once:
         the same numbers, applied in a fraction of the dense product's time.
         Sparse tensors serve values without gradients (transfers of
-        parameters, momentum and gradients between levels).
+        parameters, momentum and gradients between levels).  Factored
+        operators come as they are, with or without ``sparse``.
         """
         matrix = {"P": self.P, "pi": self.pi, "P^T": self.P.T, "pi^T": self.pi.T}[check_choice("operator", name, ("P", "pi", "P^T", "pi^T"))]
-        if not sparse or matrix.requires_grad or matrix.numel() < _SPARSE_MIN_ENTRIES:
+        if not sparse or self.factored or matrix.requires_grad or matrix.numel() < _SPARSE_MIN_ENTRIES:
             return matrix
         if name not in self._operators:
             dense = float((matrix != 0).sum()) > matrix.numel() * _SPARSE_DENSITY
@@ -99,7 +111,9 @@ class UnitTransfer:
     n_coarse = property(lambda self: int(self.P.shape[1]), doc="Number of coarse units ``n_c``.")
 
     def kron(self, block: int) -> UnitTransfer:
-        """The operators ``P ⊗ I_block``, ``pi ⊗ I_block`` on ``block`` features per unit (dense)."""
+        """The operators ``P ⊗ I_block``, ``pi ⊗ I_block`` on ``block`` features per unit (dense, or factored as ``P`` is)."""
+        if self.factored:
+            return UnitTransfer(self.P.with_identity(block), self.pi.with_identity(block), self.matching, self.scale)
         identity = torch.eye(block, dtype=self.P.dtype, device=self.P.device)
         scale = None if self.scale is None else self.scale.repeat_interleave(block)
         # torch.kron fails on some non-contiguous operands (torch 2.13), hence .contiguous()
@@ -108,7 +122,7 @@ class UnitTransfer:
 
     def __repr__(self) -> str:
         if self.matching is None:
-            kind = "given"
+            kind = "kronecker" if self.factored else "given"
         elif self.scale is None:
             kind = "piecewise-constant"
         else:  # norm-weighted restricts by 0/1 sums; scaled by 1 / (sum of norms)
@@ -117,33 +131,55 @@ class UnitTransfer:
 
 
 def transfer_from_prolongation(
-    P: torch.Tensor | np.ndarray,
+    P: torch.Tensor | np.ndarray | KroneckerMap | KroneckerOperator,
     *,
-    pi: torch.Tensor | np.ndarray | None = None,
+    pi: torch.Tensor | np.ndarray | KroneckerMap | KroneckerOperator | None = None,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
+    factored: bool | None = None,
 ) -> UnitTransfer:
     """Operators from a given prolongation ``P`` (``n x n_c``), e.g. a graph-designed map.
 
     ``pi`` defaults to the left inverse ``(P^T P)^{-1} P^T`` (``P^T`` for the
     orthonormal maps of :mod:`graphprolong`).  ``pi P = I`` is checked to
-    ``sqrt(eps)`` of the dtype.
+    ``sqrt(eps)`` of the dtype.  A Kronecker map ``P`` (a
+    :class:`graphprolong.kronecker.KroneckerMap` or a
+    :class:`~msann.core.factored.KroneckerOperator`) is kept factored as
+    :func:`~msann.core.factored.use_factored` says (``factored`` None: when
+    it is large); then ``pi``, if given, is a Kronecker map with as many
+    factors, and the checks hold factor by factor (``pi_a F_a = I``).
     """
+    if not use_factored(P, factored=factored):
+        return UnitTransfer(*_checked_pair(as_matrix(P), as_matrix(pi), dtype, device))
+    P = KroneckerOperator.from_map(P, dtype=dtype, device=device)
+    if pi is not None:
+        pi = KroneckerOperator.from_map(pi, dtype=P.dtype, device=P.device)
+        if len(pi.factors) != len(P.factors):
+            raise ValueError(f"a factored pi must have P's {len(P.factors)} factors; got {len(pi.factors)}")
+    pairs = [_checked_pair(factor, None if pi is None else pi.factors[axis], P.dtype, P.device, axis)
+             for axis, factor in enumerate(P.factors)]
+    return UnitTransfer(P, KroneckerOperator(tuple(inverse for _, inverse in pairs)))
+
+
+def _checked_pair(P, pi, dtype, device, axis: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(P, pi)`` as tensors, ``pi`` defaulting to the left inverse, after the checks of :func:`transfer_from_prolongation`
+    (of factor ``axis`` of factored operators)."""
+    what = "" if axis is None else f" (factor {axis})"
     P = torch.as_tensor(P, dtype=dtype, device=device)
     if P.ndim != 2 or not 1 <= P.shape[1] <= P.shape[0]:
-        raise ValueError(f"P must have shape (n_fine, n_coarse) with 1 <= n_coarse <= n_fine; got shape {tuple(P.shape)}")
+        raise ValueError(f"P{what} must have shape (n_fine, n_coarse) with 1 <= n_coarse <= n_fine; got shape {tuple(P.shape)}")
     if not P.is_floating_point() or not bool(torch.isfinite(P).all()):
-        raise ValueError(f"P must be a finite floating-point matrix; got dtype {P.dtype}")
+        raise ValueError(f"P{what} must be a finite floating-point matrix; got dtype {P.dtype}")
     if pi is None:
         pi = torch.linalg.solve(P.T @ P, P.T)
     pi = torch.as_tensor(pi, dtype=P.dtype, device=P.device)
     if tuple(pi.shape) != (P.shape[1], P.shape[0]):
-        raise ValueError(f"pi must have shape (n_coarse, n_fine) = {(P.shape[1], P.shape[0])}; got {tuple(pi.shape)}")
+        raise ValueError(f"pi{what} must have shape (n_coarse, n_fine) = {(P.shape[1], P.shape[0])}; got {tuple(pi.shape)}")
     tolerance = math.sqrt(torch.finfo(P.dtype).eps)
     error = float((pi @ P - torch.eye(P.shape[1], dtype=P.dtype, device=P.device)).abs().max())
     if not error <= tolerance:
-        raise ValueError(f"pi P must equal I (max |pi P - I| <= {tolerance:.1e}); got max |pi P - I| = {error:.3g}")
-    return UnitTransfer(P, pi)
+        raise ValueError(f"pi P must equal I{what} (max |pi P - I| <= {tolerance:.1e}); got max |pi P - I| = {error:.3g}")
+    return P, pi
 
 
 #: Per direction: (operator on the output units, operator on the input units), by :meth:`UnitTransfer.operator` name.

@@ -131,9 +131,11 @@ class CoarseDataMsANN(MultilevelMethod):
     ----------
     model : torch.nn.Sequential
         The finest MLP (``nn.Linear`` and elementwise activations); trained in place.
-    maps : sequence of sequences of matrices
+    maps : sequence of sequences of matrices or Kronecker maps
         ``maps[i][l]``: ``P^(l)`` of unit layer ``i`` (input and output included),
-        as for :class:`~msann.models.multiscale.MsANNAutoencoder`.
+        as for :class:`~msann.models.multiscale.MsANNAutoencoder`; a large
+        Kronecker map (:func:`~msann.coarsening.graph.layer_maps` with
+        ``factored``) keeps that level's operators factored.
     data_shapes : sequence of tuple of int
         The data's unit shape at every level ``0 .. L`` (the halvings of the maps).
     smoother, lr, momentum
@@ -245,13 +247,18 @@ def check_model_sizes(run, *, dimension: int, unit_shape: tuple[int, ...], targe
 
 
 def _data_maps(run, dataset) -> tuple[list, list[tuple[int, ...]]]:
-    """The maps of every unit layer (``maps[i][l]``) and the data's shape at every level."""
+    """The maps of every unit layer (``maps[i][l]``) and the data's shape at every level.
+
+    Coarse-data levels get the maps as Kronecker maps (their transfers keep the
+    large ones factored); the paper's MsANN sums dense maps inside its network.
+    """
     hierarchy, widths = run.hierarchy, list(run.model.widths)
+    factored = bool(hierarchy.coarse_data and hierarchy.levels)
     maps = []
     for position, width in enumerate(widths):
         shape = dataset.unit_shape if position in (0, len(widths) - 1) else None
         maps.append(layer_maps(width, levels=hierarchy.levels, strategy=hierarchy.strategy, method=hierarchy.p_method,
-                               input_shape=shape, rng=run.train.seed + position))
+                               input_shape=shape, rng=run.train.seed + position, factored=factored))
     shapes = unit_shapes(widths[0], levels=hierarchy.levels, layout=STRATEGIES[hierarchy.strategy], input_shape=dataset.unit_shape)
     return maps, shapes
 
