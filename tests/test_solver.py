@@ -108,7 +108,7 @@ def test_degenerate_beta_on_grids_is_reported():
     [
         ({"init": np.eye(8, 3)}, ValueError, r"shape \(n_large, n_small\) = \(8, 4\); got shape \(8, 3\)"),
         ({"init": np.ones((8, 4))}, ValueError, r"orthonormal columns .* got \|\|P\^T P - I\|\|_F = "),
-        ({"init": "zeros"}, ValueError, "unknown initialisation 'zeros'; valid initialisations are: box-matching, identity, matching, random"),
+        ({"init": "zeros"}, ValueError, "unknown initialisation 'zeros'; valid initialisations are: box-matching, exact-locality, identity, matching, random"),
         ({"optimizer": "adam"}, ValueError, "valid optimizers are: conjugate-gradient, steepest-descent, trust-regions"),
         ({"backend": "jax"}, ValueError, "valid backends are: analytic, autograd"),
         ({"matcher": "greedy"}, ValueError, "valid matchers are: munkres, scipy"),
