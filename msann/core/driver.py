@@ -89,11 +89,8 @@ class TrainResult:
     evaluation_seconds, checkpoint_seconds : float
         Seconds spent evaluating and writing checkpoints (in ``wall_seconds``, not in the history).
     event_seconds : dict
-        Where the training seconds went: ``"data L<l>"`` (drawing a level's
-        minibatch), ``"step L<l>"`` (forward, backward and update) and
-        ``"<down|up|descend|ascend> L<l>"`` (transfers between levels l and
-        l+1), summed.  On a GPU kernels run asynchronously, so the split is
-        indicative there.
+        Where the training seconds went: ``"data L<l>"`` (drawing a minibatch), ``"step L<l>"`` (forward,
+        backward, update), ``"<down|up|descend|ascend> L<l>"`` (transfers); indicative on a GPU (asynchronous).
     """
 
     history: list
@@ -208,8 +205,8 @@ class _Training:
 
     def clock(self, key: str, began: float) -> float:
         """Add the seconds since ``began`` to ``key`` of :attr:`TrainResult.event_seconds`; returns now."""
-        now = time.perf_counter()
-        self.state["event_seconds"][key] = self.state["event_seconds"].get(key, 0.0) + now - began
+        now, seconds = time.perf_counter(), self.state["event_seconds"]
+        seconds[key] = seconds.get(key, 0.0) + now - began
         return now
 
     def event(self) -> bool:
