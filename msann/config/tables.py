@@ -56,7 +56,8 @@ class HierarchyTable:
                                                   "stage_cycles x stage_growth^(l-1) cycles")
     lr_factor: float = option(1.0, positive(), "msann: level l's learning rate is [train] lr x lr_factor^l")
     batch_factor: int = option(1, at_least(1, integer=True), "msann with coarse_data: a step at level l takes "
-                                                            "batch_factor^l minibatches as one (and is charged for them)")
+                                                            "batch_factor^l minibatches as one (and is charged for them)",
+                               added=True)
 
     def check(self) -> None:
         """The simultaneous schedule has no levels to visit: no coarse data, no nested start."""
