@@ -46,7 +46,7 @@ same setting; the 1-minute load average is recorded after every case, since a
 busy machine still slows everything down.
 
 Large grids (``--large``).  Grid 32x32 -> 64x64 (n = 4096) and 64x64 ->
-128x128 (n = 16384) at ``s = 1`` (beta = n_small / n_large fixed): the
+128x128 (n = 16384) at ``s = 1`` (``--s``; beta = n_small / n_large fixed): the
 reference (CG + autograd on dense matrices) from the Kronecker-product start
 of the 1D eigenvalue matchings (a Munkres matching of 4096 x 1024 alone takes
 longer than the cap), capped at ``--ref-max-time``; then the torch backend
@@ -346,7 +346,7 @@ LARGE_SIDES = (32, 64)
 
 
 def bench_large(m: int, args: argparse.Namespace) -> dict:
-    """Reference vs the torch backend on grid m x m -> 2m x 2m at s = 1, from the same start."""
+    """Reference vs the torch backend on grid m x m -> 2m x 2m at ``args.s`` (default 1), from the same start."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from prolong_large import gradient_times_text, kronecker_matching_start, problem_for, seconds_to_gradient
 
@@ -355,11 +355,11 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     from graphprolong.starts import initial_point
 
     require_torch().set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # the BLAS setting, for torch too
-    structured = problem_for(m, 1.0)
+    structured = problem_for(m, args.s)
     start = kronecker_matching_start(structured)
-    row = {"case": f"grid {m}x{m}->{2 * m}x{2 * m}", "n_large": 4 * m * m, "s": 1.0}
+    row = {"case": f"grid {m}x{m}->{2 * m}x{2 * m}", "n_large": 4 * m * m, "s": args.s}
     if 4 * m * m <= 4096 or args.large_reference:
-        dense = ProlongationProblem(grid_graph((m, m)), grid_graph((2 * m, 2 * m)), s=1.0, beta=structured.beta)
+        dense = ProlongationProblem(grid_graph((m, m)), grid_graph((2 * m, 2 * m)), s=args.s, beta=structured.beta)
         dense.small.distances, dense.large.distances  # built outside the timing
         begin = time.perf_counter()
         result = solve(dense, init=start, optimizer="conjugate-gradient", backend="autograd", scale_start="direct",
@@ -389,7 +389,7 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     row["load_average"] = os.getloadavg()[0]
     reference = row["reference"]
     print(
-        f"{row['case']} s=1: "
+        f"{row['case']} s={row['s']:g}: "
         + (f"reference E={reference['objective']:.6g} after {reference['iterations']} it in {reference['seconds']:.1f} s "
            f"({reference['seconds'] / max(reference['iterations'], 1):.2f} s/it); " if reference else "reference skipped; ")
         + f"torch TR ({objective.device}, init {args.init} in {start_seconds:.2f} s, preconditioner {args.preconditioner}) "
@@ -484,9 +484,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--s", nargs="+", type=float, default=list(S_VALUES), help="weights s (default: 0 0.5 1)")
     parser.add_argument("--ref-max-time", type=float, default=120.0, help="cap of each reference run, seconds (default: 120)")
     parser.add_argument("--ours-max-time", type=float, default=40.0, help="cap of each of our runs, seconds (default: 40)")
-    parser.add_argument("--large", action="store_true", help="grid 32x32->64x64 and 64x64->128x128 at s = 1 with the torch backend")
+    parser.add_argument("--large", action="store_true", help="grid 32x32->64x64 and 64x64->128x128 at s = --s (default 1) with the torch backend")
     parser.add_argument("--large-reference", action="store_true", help="also run the reference at n = 16384 (2 GB matrices)")
     parser.add_argument("--device", default="auto", help="torch device of --large (auto, cpu, cuda)")
+    parser.add_argument("--s", type=float, default=1.0, help="locality weight s of the --large problems (default 1)")
     parser.add_argument("--init", choices=["box-matching", "exact-locality"], default="box-matching",
                         help="start of the torch trust regions in --large (the reference always starts from box-matching; "
                              "the seconds of building the start are counted)")
@@ -515,7 +516,7 @@ def main(argv=None) -> None:
     if args.large:
         begin = time.perf_counter()
         rows = [bench_large(m, args) for m in LARGE_SIDES]
-        text = f"## Large grids, s = 1: reference (CG, autograd) vs torch trust regions\n\n{large_table(rows)}\n"
+        text = f"## Large grids, s = {args.s:g}: reference (CG, autograd) vs torch trust regions\n\n{large_table(rows)}\n"
         print("\n" + text + f"\nTotal {time.perf_counter() - begin:.0f} s")
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "prolong_speed_large.md").write_text(text)
