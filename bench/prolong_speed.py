@@ -46,7 +46,7 @@ same setting; the 1-minute load average is recorded after every case, since a
 busy machine still slows everything down.
 
 Large grids (``--large``).  Grid 32x32 -> 64x64 (n = 4096) and 64x64 ->
-128x128 (n = 16384) at ``s = 1`` (``--s``; beta = n_small / n_large fixed): the
+128x128 (n = 16384) at ``s = 1`` (``--large-s``; beta = n_small / n_large fixed): the
 reference (CG + autograd on dense matrices) from the Kronecker-product start
 of the 1D eigenvalue matchings (a Munkres matching of 4096 x 1024 alone takes
 longer than the cap), capped at ``--ref-max-time``; then the torch backend
@@ -355,11 +355,11 @@ def bench_large(m: int, args: argparse.Namespace) -> dict:
     from graphprolong.starts import initial_point
 
     require_torch().set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # the BLAS setting, for torch too
-    structured = problem_for(m, args.s)
+    structured = problem_for(m, args.large_s)
     start = kronecker_matching_start(structured)
-    row = {"case": f"grid {m}x{m}->{2 * m}x{2 * m}", "n_large": 4 * m * m, "s": args.s}
+    row = {"case": f"grid {m}x{m}->{2 * m}x{2 * m}", "n_large": 4 * m * m, "s": args.large_s}
     if 4 * m * m <= 4096 or args.large_reference:
-        dense = ProlongationProblem(grid_graph((m, m)), grid_graph((2 * m, 2 * m)), s=args.s, beta=structured.beta)
+        dense = ProlongationProblem(grid_graph((m, m)), grid_graph((2 * m, 2 * m)), s=args.large_s, beta=structured.beta)
         dense.small.distances, dense.large.distances  # built outside the timing
         begin = time.perf_counter()
         result = solve(dense, init=start, optimizer="conjugate-gradient", backend="autograd", scale_start="direct",
@@ -484,10 +484,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--s", nargs="+", type=float, default=list(S_VALUES), help="weights s (default: 0 0.5 1)")
     parser.add_argument("--ref-max-time", type=float, default=120.0, help="cap of each reference run, seconds (default: 120)")
     parser.add_argument("--ours-max-time", type=float, default=40.0, help="cap of each of our runs, seconds (default: 40)")
-    parser.add_argument("--large", action="store_true", help="grid 32x32->64x64 and 64x64->128x128 at s = --s (default 1) with the torch backend")
+    parser.add_argument("--large", action="store_true", help="grid 32x32->64x64 and 64x64->128x128 at s = --large-s (default 1) with the torch backend")
     parser.add_argument("--large-reference", action="store_true", help="also run the reference at n = 16384 (2 GB matrices)")
     parser.add_argument("--device", default="auto", help="torch device of --large (auto, cpu, cuda)")
-    parser.add_argument("--s", type=float, default=1.0, help="locality weight s of the --large problems (default 1)")
+    parser.add_argument("--large-s", type=float, default=1.0, help="locality weight s of the --large problems (default 1)")
     parser.add_argument("--init", choices=["box-matching", "exact-locality"], default="box-matching",
                         help="start of the torch trust regions in --large (the reference always starts from box-matching; "
                              "the seconds of building the start are counted)")
@@ -516,7 +516,7 @@ def main(argv=None) -> None:
     if args.large:
         begin = time.perf_counter()
         rows = [bench_large(m, args) for m in LARGE_SIDES]
-        text = f"## Large grids, s = {args.s:g}: reference (CG, autograd) vs torch trust regions\n\n{large_table(rows)}\n"
+        text = f"## Large grids, s = {args.large_s:g}: reference (CG, autograd) vs torch trust regions\n\n{large_table(rows)}\n"
         print("\n" + text + f"\nTotal {time.perf_counter() - begin:.0f} s")
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "prolong_speed_large.md").write_text(text)
