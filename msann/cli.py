@@ -79,8 +79,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="TABLE.KEY=VALUE",
                         help="override a recipe value (TOML syntax; repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue each run from its checkpoint in --out")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice; 1 is fastest on a shared machine)")
+    parser.add_argument("--threads", default=None,
+                        help="torch CPU threads: a number, or 'auto' for the cores idle at the start (default: torch's "
+                             "choice; 1 is fastest on a shared machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no table")
     parser.add_argument("--parallel", choices=("data", "runs"), default=None,
                         help="under torchrun: 'data' trains every run on all ranks (global minibatches split over them), "
@@ -114,9 +115,9 @@ def _load(args: argparse.Namespace):
     if args.threads is not None:
         import torch
 
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1; got {args.threads}")
-        torch.set_num_threads(args.threads)
+        from .device import resolve_threads
+
+        torch.set_num_threads(resolve_threads(args.threads))
     overrides = list(args.overrides)
     if args.seed is not None:
         if args.seed < 0:
