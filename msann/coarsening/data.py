@@ -254,16 +254,16 @@ def draw(stream: Iterator[tuple[torch.Tensor, torch.Tensor]],
     without averaging every fine minibatch again).  ``batches`` > 1 joins the
     stream's next ``batches`` minibatches into one, in stream order.
     """
-    if batches > 1:
-        parts = [draw(stream, restriction) for _ in range(batches)]
-        return torch.cat([inputs for inputs, _ in parts]), torch.cat([targets for _, targets in parts])
-    if restriction is None:
-        return next(stream)
-    if isinstance(stream, MinibatchStream):
+    if restriction is not None and isinstance(stream, MinibatchStream):
         inputs, targets = stream.derived(restriction.key, restriction.inputs, restriction.targets)
-        index = stream.next_index()
+        index = stream.next_index() if batches == 1 else torch.cat([stream.next_index() for _ in range(batches)])
         return inputs.index_select(0, index), targets.index_select(0, index)
-    return restriction(*next(stream))
+    if batches == 1:
+        batch = next(stream)
+    else:
+        parts = [next(stream) for _ in range(batches)]
+        batch = torch.cat([inputs for inputs, _ in parts]), torch.cat([targets for _, targets in parts])
+    return batch if restriction is None else restriction(*batch)
 
 
 def _shape_at(shape: Sequence[int], width: int, role: str) -> tuple[int, ...]:
