@@ -31,7 +31,7 @@ import numpy as np
 
 from .checks import check_choice
 from .io import load_prolongation, prolongation_record, save_prolongation
-from .kronecker import KroneckerLowRankMap, KroneckerMap, KroneckerStructuredLowRankMap
+from .kronecker import FACTORED_MAPS, KroneckerMap
 from .matrices import GraphMatrices, graph_matrices
 from .operators import StructuredMatrices
 from .problem import ProlongationProblem
@@ -177,7 +177,7 @@ DENSE_OBJECTIVE_LIMIT = 2**22
 
 
 def _objective(problem: ProlongationProblem, P) -> float | None:
-    if isinstance(P, (KroneckerMap, KroneckerLowRankMap, KroneckerStructuredLowRankMap)):
+    if isinstance(P, FACTORED_MAPS):
         if P.shape[0] * P.shape[1] > DENSE_OBJECTIVE_LIMIT:
             return None
         P = P.dense()

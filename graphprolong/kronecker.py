@@ -32,8 +32,8 @@ import numpy as np
 from .checks import check_finite_array
 
 __all__ = [
-    "FORMS", "KroneckerLowRankMap", "KroneckerMap", "KroneckerStructuredLowRankMap", "kronecker_factors", "map_from_parts",
-    "map_parts", "stack_gram", "stack_product",
+    "FACTORED_MAPS", "FORMS", "KroneckerLowRankMap", "KroneckerMap", "KroneckerStructuredLowRankMap", "kronecker_factors",
+    "map_from_parts", "map_parts", "stack_gram", "stack_product",
 ]
 
 
@@ -403,3 +403,7 @@ class KroneckerStructuredLowRankMap(_CorrectedKroneckerMap):
         """``P`` as a dense array."""
         right = np.hstack([M.dense() for M in self.right])
         return self.base.dense() + stack_product(self.left, self.core @ right.T)
+
+
+#: The map classes kept as factors (every storage form of :data:`FORMS` but ``"dense"``).
+FACTORED_MAPS = (KroneckerMap, KroneckerLowRankMap, KroneckerStructuredLowRankMap)

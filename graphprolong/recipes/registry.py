@@ -11,7 +11,7 @@ import numpy as np
 
 from ..checks import check_choice, check_positive_int, check_unit_interval
 from ..lineages import LINEAGE_KINDS, lineage_kind
-from ..kronecker import KroneckerLowRankMap, KroneckerMap, KroneckerStructuredLowRankMap
+from ..kronecker import FACTORED_MAPS, KroneckerMap
 from ..matrices import GraphMatrices, graph_matrices
 from ..operators import StructuredMatrices, structured_matrices
 from ..problem import ProlongationProblem
@@ -146,7 +146,7 @@ class Recipe:
                 f"so it has no factored form; grid recipes with one: {names}"
             )
         P = self.generator(tuple(shape_small), tuple(shape_large))
-        factored_map = isinstance(P, (KroneckerMap, KroneckerLowRankMap, KroneckerStructuredLowRankMap))
+        factored_map = isinstance(P, FACTORED_MAPS)
         if factored:
             return P if factored_map else KroneckerMap([P])
         return P.dense() if factored_map else P
