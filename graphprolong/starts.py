@@ -90,8 +90,9 @@ def _exact_locality_start(problem: ProlongationProblem, matcher: str) -> np.ndar
     from .recipes.compact import _compact_nearest_minimiser
 
     small, large = problem.small, problem.large
-    grids = isinstance(small, StructuredMatrices) and isinstance(large, StructuredMatrices)
-    if grids and len(small.sizes) == len(large.sizes) and small.periodic == large.periodic:
+    structured = (isinstance(small, StructuredMatrices) and isinstance(large, StructuredMatrices)
+                  and len(small.sizes) == len(large.sizes) and small.periodic == large.periodic)
+    if structured:
         spectrum_small, spectrum_large = (spectra._grid_distance_spectrum(tuple(m.sizes), m.periodic) for m in (small, large))
         reference = box_matching(small.factor_eigenvalues, large.factor_eigenvalues, method=matcher, factored=True)
     else:
@@ -108,6 +109,6 @@ def _exact_locality_start(problem: ProlongationProblem, matcher: str) -> np.ndar
                 "(grids: the optimised beta is degenerate), so give a fixed beta, e.g. beta = n_small / n_large = "
                 f"{small.n / large.n:.6g}"
             ) from None
-    if grids and not isinstance(reference, np.ndarray):
+    if structured:
         return _compact_nearest_minimiser(spectrum_small, spectrum_large, beta, reference).dense()
     return spectra._nearest_exact_minimiser(spectrum_small, spectrum_large, beta, reference)

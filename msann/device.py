@@ -50,7 +50,7 @@ def idle_cores(*, interval: float = 0.25, cpu_times: Callable[[], tuple[float, f
     cannot be read (not Linux), 1: a single thread is never the slow choice
     on a shared machine.
     """
-    cores = os.cpu_count() or 1 if cores is None else cores
+    cores = (os.cpu_count() or 1) if cores is None else cores
     try:
         idle_before, total_before = cpu_times()
         time.sleep(interval)
