@@ -32,7 +32,7 @@ from torch import nn
 from graphprolong.checks import check_choice, check_positive_int
 
 from ..coarsening.data import BlockMean, DataRestriction, draw, mlp_value_transfer
-from ..coarsening.graph import STRATEGIES, layer_maps, unit_shapes
+from ..coarsening.graph import FACTORED_STRATEGIES, STRATEGIES, layer_maps, unit_shapes
 from ..coarsening.network import build_coarse_model
 from ..core.checkpoint import to_device
 from ..core.coarse import correct_level, restrict_level
@@ -249,11 +249,12 @@ def check_model_sizes(run, *, dimension: int, unit_shape: tuple[int, ...], targe
 def _data_maps(run, dataset) -> tuple[list, list[tuple[int, ...]]]:
     """The maps of every unit layer (``maps[i][l]``) and the data's shape at every level.
 
-    Coarse-data levels get the maps as Kronecker maps (their transfers keep the
-    large ones factored); the paper's MsANN sums dense maps inside its network.
+    Strategies whose maps are Kronecker products (:data:`FACTORED_STRATEGIES`)
+    give them as Kronecker maps: the coarse-data transfers and the paper's
+    MsANN network keep the large ones factored and multiply the rest out.
     """
     hierarchy, widths = run.hierarchy, list(run.model.widths)
-    factored = bool(hierarchy.coarse_data and hierarchy.levels)
+    factored = bool(hierarchy.levels) and hierarchy.strategy in FACTORED_STRATEGIES
     maps = []
     for position, width in enumerate(widths):
         shape = dataset.unit_shape if position in (0, len(widths) - 1) else None

@@ -20,6 +20,15 @@ to the batch in factored form ``((x C_in) delta^T) C_out^T``: a step costs
 ``O(batch x widths)``, not the dense ``O(width^3)`` of forming ``Pro theta``.
 Leaving the level folds the change into the total (one dense ``Pro`` per
 visit); :meth:`MsANNAutoencoder.synchronise` recomputes the total exactly.
+
+Large image layers.  A unit layer whose maps are Kronecker maps of at least
+:data:`msann.core.factored.FACTORED_MIN_ENTRIES` entries (the first map; or
+every Kronecker chain with ``factored=True``) keeps its composite maps as
+their per-axis factors (``C = ⊗_a (P_a^(0) ... P_a^(l-1))``, buffers
+``composite_{i}_{l}_f{a}``) and applies them as
+:class:`msann.core.factored.KroneckerOperator` s, so a 256x256-pixel layer
+never forms its 65536 x 16384 composite.  The parameters ``Theta`` stay
+dense: they are the network's own weights.  Smaller maps are dense, as before.
 """
 
 from __future__ import annotations
@@ -29,7 +38,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from graphprolong.kronecker import KroneckerMap
+
 from ..coarsening.embedded import composite_maps, embedded_transfer, mlp_parameter_names
+from ..core.factored import KroneckerOperator, use_factored
+from ..core.layers import along
 from ..core.transfer import Transfer
 from .mlp import activation as activation_function
 from .mlp import check_widths, initial_linears
@@ -44,18 +57,25 @@ class MsANNAutoencoder(torch.nn.Module):
     ----------
     widths : sequence of int
         Unit counts of the finest model's layers, input first.
-    maps : sequence of sequences of numpy arrays
+    maps : sequence of sequences of numpy arrays or KroneckerMaps
         ``maps[i][l]``: ``P^(l)`` of unit layer ``i`` (``w_{i,l} x w_{i,l+1}``);
-        every layer needs the same number ``L`` of maps.
+        every layer needs the same number ``L`` of maps.  A layer's chain of
+        :class:`graphprolong.kronecker.KroneckerMap` s may be kept factored
+        (module docstring).
     activation, output_activation : str
         Keys of :data:`msann.models.mlp.ACTIVATIONS` (hidden layers; last layer).
     bias : bool
     seed : int
         Initialisation of ``theta^(0)`` (torch's ``nn.Linear`` default); coarse levels start at zero.
     dtype : torch.dtype, optional
+    factored : bool, optional
+        Keep chains of Kronecker maps factored: None (default) by the size rule
+        of :func:`msann.core.factored.use_factored` on a chain's first map;
+        True every such chain; False none (every map multiplied out).
     """
 
-    def __init__(self, widths, maps, *, activation="sigmoid", output_activation="sigmoid", bias=True, seed=0, dtype=None):
+    def __init__(self, widths, maps, *, activation="sigmoid", output_activation="sigmoid", bias=True, seed=0, dtype=None,
+                 factored: bool | None = None):
         super().__init__()
         widths = check_widths(widths)
         if len(maps) != len(widths):
@@ -69,8 +89,9 @@ class MsANNAutoencoder(torch.nn.Module):
         self._activation, self._output_activation = activation_function(activation), activation_function(output_activation)
         dtype = dtype or torch.get_default_dtype()
         self.level_widths = [[width] for width in widths]  # level_widths[i][l]
+        self._factor_counts = {}  # unit layer -> number of Kronecker factors of its composites (factored layers only)
         for i, chain in enumerate(maps):
-            self._register_composites(i, [np.asarray(P, dtype=float) for P in chain], dtype)
+            self._register_composites(i, list(chain), dtype, factored)
         self.thetas = torch.nn.ParameterDict()
         for j, linear in enumerate(initial_linears(widths, bias=bias, seed=seed, dtype=dtype)):
             self.thetas[f"w{j}_0"] = torch.nn.Parameter(linear.weight.detach().clone())
@@ -87,14 +108,25 @@ class MsANNAutoencoder(torch.nn.Module):
                 self.register_buffer(f"total_b{j}", self.thetas[f"b{j}_0"].detach().clone())
         self._focus, self._snapshot = None, None
 
-    def _register_composites(self, unit_layer: int, chain: list[np.ndarray], dtype) -> None:
+    def _register_composites(self, unit_layer: int, chain: list, dtype, factored: bool | None) -> None:
         if not chain:
             return
+        kronecker = all(isinstance(P, KroneckerMap) for P in chain)
+        if not (kronecker and use_factored(chain[0], factored=factored)):
+            chain = [np.asarray(P, dtype=float) for P in chain]
         for l, P in enumerate(chain):
             previous = self.widths[unit_layer] if l == 0 else chain[l - 1].shape[1]
             if P.shape[0] != previous:
                 raise ValueError(f"unit layer {unit_layer}: map {l} has shape {P.shape}; it must start from {previous} units")
             self.level_widths[unit_layer].append(P.shape[1])
+        if isinstance(chain[0], KroneckerMap):
+            composite = chain[0]
+            for l, P in enumerate(chain, start=1):
+                composite = composite if l == 1 else composite @ P  # the Kronecker maps' product, factor by factor
+                for axis, factor in enumerate(composite.factors):
+                    self.register_buffer(f"composite_{unit_layer}_{l}_f{axis}", torch.as_tensor(np.array(factor, dtype=float), dtype=dtype))
+            self._factor_counts[unit_layer] = len(chain[0].factors)
+            return
         for l, composite in enumerate(composite_maps(chain)[1:], start=1):
             self.register_buffer(f"composite_{unit_layer}_{l}", torch.as_tensor(composite, dtype=dtype))
 
@@ -103,9 +135,14 @@ class MsANNAutoencoder(torch.nn.Module):
     def n_layers(self) -> int:
         return len(self.widths) - 1
 
-    def composite(self, unit_layer: int, level: int):
-        """``Pro_{level -> 0}`` of a unit layer (None for level 0: the identity)."""
-        return None if level == 0 else getattr(self, f"composite_{unit_layer}_{level}")
+    def composite(self, unit_layer: int, level: int) -> torch.Tensor | KroneckerOperator | None:
+        """``Pro_{level -> 0}`` of a unit layer: a tensor, or its factors' operator (None for level 0: the identity)."""
+        if level == 0:
+            return None
+        if unit_layer in self._factor_counts:
+            prefix = f"composite_{unit_layer}_{level}_f"
+            return KroneckerOperator(tuple(self.get_buffer(f"{prefix}{axis}") for axis in range(self._factor_counts[unit_layer])))
+        return self.get_buffer(f"composite_{unit_layer}_{level}")
 
     def transfer(self, level: int) -> Transfer | None:
         """The transfer between ``theta^(level)`` and the finest shapes (None for level 0: the identity)."""
@@ -200,8 +237,10 @@ class MsANNAutoencoder(torch.nn.Module):
             return torch.nn.functional.linear(x, total_w + delta_w, None if total_b is None else total_b + delta_b)
         layer = transfer.layers[j]
         y = torch.nn.functional.linear(x, total_w, total_b)
-        y = y + ((x @ layer.input.pi.T) @ delta_w.T) @ layer.output.P.T
-        return y if delta_b is None else y + layer.output.P @ delta_b
+        y = y + ((x @ layer.input.pi.T) @ delta_w.T) @ layer.output.P.T  # tensor @ KroneckerOperator: its __rmatmul__
+        if delta_b is None:
+            return y
+        return y + (along(layer.output.P, delta_b, 0) if layer.output.factored else layer.output.P @ delta_b)
 
     def forward(self, x):
         if self.depth == 0:
