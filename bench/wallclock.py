@@ -364,14 +364,24 @@ def compare(results: Sequence[dict[str, dict]], variants: Sequence[Variant]) -> 
     return table
 
 
+def _group_order(group: str) -> tuple[int, int]:
+    """Sort key of a :func:`seconds_split` group: the steps by level as a number (L2 before L10), then data, transfers."""
+    if group.startswith("step L"):
+        return 0, int(group.removeprefix("step L"))
+    return (1, 0) if group == "data" else (2, 0)
+
+
 def seconds_split(event_seconds: dict[str, float]) -> dict[str, float]:
-    """A run's ``event_seconds`` grouped: ``step L<l>`` per level, ``data`` and ``transfers`` summed over the levels."""
+    """A run's ``event_seconds`` grouped: ``step L<l>`` per level, ``data`` and ``transfers`` summed over the levels.
+
+    In that order, the steps by increasing level (``step L2`` before ``step L10``).
+    """
     split: dict[str, float] = {}
     for key, seconds in event_seconds.items():
-        kind, level = key.split(" ")
+        kind, _ = key.split(" ")
         group = key if kind == "step" else "data" if kind == "data" else "transfers"
         split[group] = split.get(group, 0.0) + seconds
-    return split
+    return dict(sorted(split.items(), key=lambda item: _group_order(item[0])))
 
 
 def breakdown_markdown(table: dict[str, dict]) -> str:
@@ -381,7 +391,7 @@ def breakdown_markdown(table: dict[str, dict]) -> str:
         splits = [seconds_split(row["event_seconds"]) for row in entry["seeds"] if row.get("event_seconds")]
         if not splits:
             continue
-        groups = sorted({key for split in splits for key in split})
+        groups = sorted({key for split in splits for key in split}, key=_group_order)
         median = {key: statistics.median([split.get(key, 0.0) for split in splits]) for key in groups}
         steps = ", ".join(f"L{key.split('L')[1]} {median[key]:.2f}" for key in groups if key.startswith("step"))
         lines.append(f"| {variant} | {steps} | {median.get('data', 0.0):.2f} | {median.get('transfers', 0.0):.2f} | "

@@ -33,8 +33,8 @@ import scipy.io
 from .checks import check_choice
 from .cache import PROLONGATION_METHODS, get_prolongation
 from .io import MetadataError, atomic_write_bytes, check_map_values, check_metadata_object, map_checksum
-from .kronecker import map_from_parts, map_parts
 from .lineages import lineage_kind
+from .map_forms import map_from_parts, map_parts
 from .operators import structured_matrices
 from .optional import require_torch
 
@@ -159,7 +159,7 @@ def export_chain(path: str | os.PathLike, maps: Sequence, metadata: dict[str, An
     """Write ``maps`` and ``metadata`` in the format of ``path``'s suffix; return the files written.
 
     A factored map (:mod:`graphprolong.kronecker`) is written as its arrays
-    (``P_k_part_0, P_k_part_1, ...``, :func:`~graphprolong.kronecker.map_parts`);
+    (``P_k_part_0, P_k_part_1, ...``, :func:`~graphprolong.map_forms.map_parts`);
     ``metadata["forms"]`` says which form each map has.
     """
     path = Path(path)

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from .checks import ORTHONORMAL_TOLERANCE, orthonormality_error
-from .kronecker import KroneckerMap, map_from_parts, map_parts
+from .kronecker import KroneckerMap
+from .map_forms import map_from_parts, map_parts
 
 try:
     import fcntl
@@ -154,8 +155,8 @@ def save_prolongation(path: str | os.PathLike, P: np.ndarray | KroneckerMap, *, 
 
     The metadata gains ``"checksum"`` (see :func:`map_checksum`), ``"shape"``
     and ``"form"``: ``"dense"`` (array ``P``), or for a factored map
-    (:data:`graphprolong.kronecker.FORMS`) its arrays ``P_part_0, P_part_1, ...``
-    (:func:`graphprolong.kronecker.map_parts`) with their ``"shape_parts"``.
+    (:data:`graphprolong.map_forms.FORMS`) its arrays ``P_part_0, P_part_1, ...``
+    (:func:`graphprolong.map_forms.map_parts`) with their ``"shape_parts"``.
     """
     arrays = _arrays(P)
     text = json.dumps(prolongation_record(P, metadata), sort_keys=True, allow_nan=True)

@@ -17,7 +17,8 @@ materialises ``P`` (with ``numpy.kron``, so bit for bit what ``np.kron`` of the
 factors gives) only when asked.  ``grid-interpolation`` is such a map plus a
 correction: :class:`KroneckerStructuredLowRankMap` (``R + K_L G K_R^T``,
 stacks of Kronecker maps around a small core; version 2 cache entries:
-:class:`KroneckerLowRankMap`, ``R + X Y^T``).
+:class:`KroneckerLowRankMap`, ``R + X Y^T``).  The arrays that store each of
+these maps are :func:`graphprolong.map_forms.map_parts`.
 """
 
 from __future__ import annotations
@@ -179,51 +180,6 @@ def stack_product(maps: Sequence[KroneckerMap], coefficients):
 def stack_gram(first: Sequence[KroneckerMap], second: Sequence[KroneckerMap]) -> np.ndarray:
     """``[A_1, ...]^T [B_1, ...]`` as a dense matrix, each block the Kronecker product of per-axis products ``A_ia^T B_ja``."""
     return np.block([[(A.T @ B).dense() for B in second] for A in first])
-
-
-#: Storage forms of a map: name -> how its arrays (see :func:`map_parts`) are assembled.
-FORMS = ("dense", "kronecker", "kronecker+low-rank", "kronecker+structured-low-rank")
-
-
-def map_parts(P) -> tuple[str, list[np.ndarray]]:
-    """``(form, arrays)`` that store ``P``: ``[P]``; the factors; the factors then ``left``, ``right``; or for a
-    :class:`KroneckerStructuredLowRankMap` a layout ``[[d, p, q]]`` (axes, left and right Kronecker maps), the
-    factors of the base, of each left map and each right map, then the core."""
-    if isinstance(P, KroneckerStructuredLowRankMap):
-        layout = np.array([[len(P.base.factors), len(P.left), len(P.right)]], dtype=float)
-        factors = [np.asarray(factor, dtype=float) for M in (P.base, *P.left, *P.right) for factor in M.factors]
-        return "kronecker+structured-low-rank", [layout, *factors, P.core]
-    if isinstance(P, KroneckerLowRankMap):
-        return "kronecker+low-rank", [*map_parts(P.base)[1], P.left, P.right]
-    if isinstance(P, KroneckerMap):
-        return "kronecker", [np.asarray(factor, dtype=float) for factor in P.factors]
-    return "dense", [np.asarray(P, dtype=float)]
-
-
-def map_from_parts(form: str, arrays: Sequence[np.ndarray]):
-    """The inverse of :func:`map_parts`."""
-    if form == "kronecker+structured-low-rank":
-        return _structured_from_parts(arrays)
-    if form == "kronecker+low-rank":
-        return KroneckerLowRankMap(KroneckerMap(arrays[:-2]), arrays[-2], arrays[-1])
-    if form == "kronecker":
-        return KroneckerMap(arrays)
-    if form == "dense" and len(arrays) == 1:
-        return np.asarray(arrays[0])
-    raise ValueError(f"unknown map form {form!r} with {len(arrays)} arrays; valid forms are: {', '.join(FORMS)}")
-
-
-def _structured_from_parts(arrays: Sequence[np.ndarray]) -> KroneckerStructuredLowRankMap:
-    layout = np.asarray(arrays[0]).ravel() if arrays else np.zeros(0)
-    counts = [int(value) for value in layout] if layout.size == 3 and np.all(layout == np.round(layout)) else [0, 0, 0]
-    axes, maps = counts[0], 1 + counts[1] + counts[2]
-    if min(counts) < 1 or len(arrays) != 2 + axes * maps:
-        raise ValueError(
-            "a kronecker+structured-low-rank map is a layout [[d, p, q]] (d, p, q >= 1), the d factors of each of its "
-            f"1 + p + q Kronecker maps and the core; got layout {layout.tolist()} and {len(arrays)} arrays"
-        )
-    kron = [KroneckerMap(arrays[1 + axes * index : 1 + axes * (index + 1)]) for index in range(maps)]
-    return KroneckerStructuredLowRankMap(kron[0], kron[1 : 1 + counts[1]], arrays[-1], kron[1 + counts[1] :])
 
 
 def kronecker_factors(P) -> list:
@@ -405,5 +361,15 @@ class KroneckerStructuredLowRankMap(_CorrectedKroneckerMap):
         return self.base.dense() + stack_product(self.left, self.core @ right.T)
 
 
-#: The map classes kept as factors (every storage form of :data:`FORMS` but ``"dense"``).
+#: The map classes kept as factors (every storage form of :data:`~graphprolong.map_forms.FORMS` but ``"dense"``).
 FACTORED_MAPS = (KroneckerMap, KroneckerLowRankMap, KroneckerStructuredLowRankMap)
+
+
+def __getattr__(name: str):
+    # The storage forms live in :mod:`graphprolong.map_forms`, which imports this module; they stay importable
+    # from here, looked up on first use so that neither module has to be imported before the other.
+    if name in ("FORMS", "map_from_parts", "map_parts"):
+        from . import map_forms
+
+        return getattr(map_forms, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,6 +32,7 @@ from pathlib import Path
 import networkx as nx
 
 from .checks import check_choice, check_positive_int
+from .edge_lists import read_edge_list
 from .graphs import box_product, cross_product, cycle_graph, grid_graph, path_graph
 
 __all__ = [
@@ -203,39 +204,6 @@ def parse_lineage_spec(spec: str) -> tuple[LineageKind, tuple[int, ...]] | None:
     return None
 
 
-def _read_edge_list(path: Path) -> nx.Graph:
-    graph = nx.Graph(name=str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{path} is not a text edge list (lines 'u v' or 'u v weight', UTF-8): byte {error.start} is not UTF-8 text"
-        ) from None
-    except OSError as error:
-        raise ValueError(f"cannot read the edge-list file {path}: {error.strerror or error}") from None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        fields = line.split()
-        if len(fields) not in (2, 3):
-            raise ValueError(
-                f"edge-list line {number} of {path} must be 'u v' or 'u v weight'; got {raw!r}"
-            )
-        u, v = (int(x) if re.fullmatch(r"-?\d+", x) else x for x in fields[:2])
-        if len(fields) == 3:
-            try:
-                weight = float(fields[2])
-            except ValueError:
-                raise ValueError(f"edge-list line {number} of {path}: weight must be a number; got {fields[2]!r}") from None
-            graph.add_edge(u, v, weight=weight)
-        else:
-            graph.add_edge(u, v)
-    if graph.number_of_nodes() == 0:
-        raise ValueError(f"edge-list file {path} has no edges; a graph needs at least one vertex")
-    return graph
-
-
 def parse_graph_spec(spec: str) -> nx.Graph:
     """Build a graph from a textual specification.
 
@@ -258,7 +226,7 @@ def parse_graph_spec(spec: str) -> nx.Graph:
         return kind.graph(shape)
     path = Path(spec.strip())
     if path.is_file():
-        return _read_edge_list(path)
+        return read_edge_list(path)
     raise ValueError(
         f"unknown graph spec {spec!r}: not an existing file, and valid forms are: {', '.join(GRAPH_SPEC_FORMS)}"
     )

@@ -102,13 +102,13 @@ def _exact_locality_start(problem: ProlongationProblem, matcher: str) -> np.ndar
     if beta is None:
         try:
             beta = spectra._self_consistent_scale(spectrum_small.full()[0], spectrum_large.full()[0], 0.25)
-        except ZeroDivisionError:
+        except spectra.DegenerateScaleError as error:
             raise ValueError(
                 "init='exact-locality' with an optimised beta needs a scale at which the matching keeps a nonzero "
                 f"eigenvalue of T_large; for {small.name} -> {large.name} it matches every eigenvalue of T_small to a zero "
                 "(grids: the optimised beta is degenerate), so give a fixed beta, e.g. beta = n_small / n_large = "
                 f"{small.n / large.n:.6g}"
-            ) from None
+            ) from error
     if structured:
         return _compact_nearest_minimiser(spectrum_small, spectrum_large, beta, reference).dense()
     return spectra._nearest_exact_minimiser(spectrum_small, spectrum_large, beta, reference)

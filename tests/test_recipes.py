@@ -19,6 +19,7 @@ from graphprolong.recipes import (
     objective_lower_bound,
     piecewise_constant,
     recipe_prolongation,
+    spectra,
     verification_passed,
     verification_table,
     verify_recipe,
@@ -186,6 +187,19 @@ def test_grid_recipe_is_the_kronecker_map_moved_to_the_nearest_minimiser():
     assert np.linalg.norm(P - kronecker) < 0.2 * np.linalg.norm(kronecker)
     cycle = get_recipe("cycle-interpolation").prolongation(4)
     np.testing.assert_allclose(get_recipe("grid-periodic-interpolation").prolongation(shape), compose_box(cycle, cycle), atol=1e-14)
+
+
+def test_a_scale_with_every_eigenvalue_matched_to_zero_is_a_clear_error():
+    """beta = sqrt(sum small^2 / sum matched^2) is undefined when the matching uses only zeros: a ValueError naming it."""
+    # At beta = 1/4 the small 0.1 scales to 0.4, nearest the zeros of the large spectrum, not -1 or 5.
+    with pytest.raises(spectra.DegenerateScaleError, match=r"needs at least one matched nonzero eigenvalue .* matched to 0 at beta = 0\.25$"):
+        spectra._self_consistent_scale(np.array([0.1]), np.array([-1.0, 0.0, 0.0, 5.0]), 0.25)
+    with pytest.raises(ValueError, match=r"\(sum small\^2 = 2\) is matched to 0 at beta = 1$"):
+        spectra._settle_scale(2.0, lambda beta: np.zeros(3), 1.0)
+    # Grids (the exact-locality start's case): the iteration itself moves beta to where every match is a zero.
+    small, large = (spectra._grid_distance_spectrum(shape, False).full()[0] for shape in ((3, 4), (6, 8)))
+    with pytest.raises(spectra.DegenerateScaleError, match=r"matched to 0 at beta = 9\.46"):
+        spectra._self_consistent_scale(small, large, 0.25)
 
 
 def _local_mass(P: np.ndarray, width: float) -> float:

@@ -103,16 +103,28 @@ def _zero_block_matching(small: np.ndarray, large: np.ndarray) -> np.ndarray | N
     return np.concatenate([rows[:start_small], block + np.arange(k), rows[start_small + 1 :]])
 
 
+class DegenerateScaleError(ValueError):
+    """The self-consistent scale is undefined: the matching pairs every small eigenvalue with a zero of the large spectrum."""
+
+
 def _settle_scale(u: float, matched: Callable[[float], np.ndarray], beta: float, *, iterations: int = 100) -> float:
     """Alternate ``matched(beta)`` (the large eigenvalues the optimal matching uses at beta) and
     ``beta = sqrt(u / sum matched^2)`` until they agree.
 
     At the fixed point ``U2 M U1^T`` is the exact minimiser for its beta and
     beta is optimal for it, so it is a critical point of the reduced objective.
+    :class:`DegenerateScaleError` when ``matched(beta)`` is all zeros at some step.
     """
     seen = []
     for _ in range(iterations):
-        updated = math.sqrt(u / float(np.sum(matched(beta) ** 2)))
+        matched_squares = float(np.sum(matched(beta) ** 2))
+        if matched_squares == 0.0:
+            raise DegenerateScaleError(
+                "the self-consistent scale beta = sqrt(sum small^2 / sum matched^2) needs at least one matched nonzero "
+                "eigenvalue of the large spectrum; every eigenvalue of the small spectrum (sum small^2 = "
+                f"{u:.6g}) is matched to 0 at beta = {beta:.17g}"
+            )
+        updated = math.sqrt(u / matched_squares)
         if abs(updated - beta) <= 1e-14 * beta or updated in seen:
             return updated
         seen.append(beta)

@@ -99,6 +99,14 @@ def test_seconds_split_groups_steps_per_level_and_sums_data_and_transfers():
     assert split == {"data": 0.75, "step L0": 2.0, "step L1": 1.0, "transfers": 0.21875}
 
 
+def test_seconds_split_and_the_breakdown_order_levels_as_numbers_beyond_level_nine():
+    events = {"step L10": 1.0, "data L10": 0.5, "step L2": 2.0, "up L9": 0.25, "step L9": 3.0, "data L2": 0.5}
+    split = wallclock.seconds_split(events)
+    assert list(split) == ["step L2", "step L9", "step L10", "data", "transfers"]  # as strings, L10 sorts before L2
+    table = {"msann": {"seeds": [{"event_seconds": events}, {"event_seconds": {**events, "step L10": 3.0}}]}}
+    assert "| msann | L2 2.00, L9 3.00, L10 2.00 | 1.00 | 0.25 |" in wallclock.breakdown_markdown(table)
+
+
 def test_a_recipe_error_before_training_runs_each_variant_alone(tmp_path, monkeypatch):
     calls = []
 
