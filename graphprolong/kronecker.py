@@ -33,8 +33,8 @@ import numpy as np
 from .checks import check_finite_array
 
 __all__ = [
-    "FACTORED_MAPS", "FORMS", "KroneckerLowRankMap", "KroneckerMap", "KroneckerStructuredLowRankMap", "kronecker_factors",
-    "map_from_parts", "map_parts", "stack_gram", "stack_product",
+    "FACTORED_MAPS", "KroneckerLowRankMap", "KroneckerMap", "KroneckerStructuredLowRankMap", "kronecker_factors",
+    "stack_gram", "stack_product",
 ]
 
 
@@ -363,13 +363,3 @@ class KroneckerStructuredLowRankMap(_CorrectedKroneckerMap):
 
 #: The map classes kept as factors (every storage form of :data:`~graphprolong.map_forms.FORMS` but ``"dense"``).
 FACTORED_MAPS = (KroneckerMap, KroneckerLowRankMap, KroneckerStructuredLowRankMap)
-
-
-def __getattr__(name: str):
-    # The storage forms live in :mod:`graphprolong.map_forms`, which imports this module; they stay importable
-    # from here, looked up on first use so that neither module has to be imported before the other.
-    if name in ("FORMS", "map_from_parts", "map_parts"):
-        from . import map_forms
-
-        return getattr(map_forms, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

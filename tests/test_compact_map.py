@@ -4,7 +4,8 @@ products against its dense form, its storage parts, and the errors of bad input 
 import numpy as np
 import pytest
 
-from graphprolong.kronecker import KroneckerMap, KroneckerStructuredLowRankMap, map_from_parts, map_parts
+from graphprolong.kronecker import KroneckerMap, KroneckerStructuredLowRankMap
+from graphprolong.map_forms import map_from_parts, map_parts
 from graphprolong.recipes import get_recipe
 
 from .strategies import random_stiefel

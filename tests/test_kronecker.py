@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from graphprolong import compose_box, get_prolongation, grid_graph, path_graph, structured_matrices
 from graphprolong.export import export_chain, load_prolongations, prolongation_chain
 from graphprolong.io import load_prolongation, save_prolongation
-from graphprolong.kronecker import KroneckerLowRankMap, KroneckerMap, KroneckerStructuredLowRankMap, map_parts, stack_product
+from graphprolong.kronecker import KroneckerLowRankMap, KroneckerMap, KroneckerStructuredLowRankMap, stack_product
+from graphprolong.map_forms import map_parts
 from graphprolong.matching import box_matching
 from graphprolong.recipes import RECIPES, get_recipe, piecewise_constant, recipe_prolongation
 
