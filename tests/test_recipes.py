@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from graphprolong import ProlongationProblem, compose_box, cycle_graph, grid_graph, path_graph
 from graphprolong.lineages import LINEAGE_KINDS
+from graphprolong.recipes import verify
 from graphprolong.recipes import (
     RECIPE_VERSION,
     RECIPES,
@@ -200,6 +201,9 @@ def test_a_scale_with_every_eigenvalue_matched_to_zero_is_a_clear_error():
     small, large = (spectra._grid_distance_spectrum(shape, False).full()[0] for shape in ((3, 4), (6, 8)))
     with pytest.raises(spectra.DegenerateScaleError, match=r"matched to 0 at beta = 9\.46"):
         spectra._self_consistent_scale(small, large, 0.25)
+    # ... where the locality term's infimum over the scale is 0 (the all-zeros matching costs sum small^2 / c).
+    assert verify._term_bound(np.array([0.1]), np.array([-1.0, 0.0, 0.0, 5.0]), None) == 0.0
+    assert verify._term_bound(np.array([0.1]), np.array([-1.0, 0.0, 0.0, 5.0]), 1e6) == pytest.approx(0.1**2 / 1e6)
 
 
 def _local_mass(P: np.ndarray, width: float) -> float:

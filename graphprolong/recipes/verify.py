@@ -15,7 +15,7 @@ from ..geometry import qr_orthonormal, stiefel_project
 from ..problem import ProlongationProblem
 from ..solver import solve
 from .registry import Recipe, get_recipe
-from .spectra import _cycle_symbol, _distances_1d, _grid_distance_spectrum, _matching, _self_consistent_scale
+from .spectra import DegenerateScaleError, _cycle_symbol, _distances_1d, _grid_distance_spectrum, _matching, _self_consistent_scale
 
 __all__ = [
     "SECOND_ORDER_TOLERANCES",
@@ -56,6 +56,9 @@ def _term_bound(theta_small: np.ndarray, theta_large: np.ndarray, scale: float |
     Over ``c`` the minimum of finitely many convex functions (one per
     matching) is searched: a log-spaced scan around ``sqrt(u / v)`` and
     ``c = 1``, then the self-consistent iteration from the five best points.
+    Where that iteration meets a matching of every small eigenvalue to a zero
+    of ``X2`` (so ``X2`` has ``n_small`` zeros), that matching costs
+    ``sum theta^2 / c`` at every ``c``, and the infimum is 0.
     """
     if scale is not None:
         return _matching(theta_small, theta_large, scale)[1]
@@ -68,6 +71,8 @@ def _term_bound(theta_small: np.ndarray, theta_large: np.ndarray, scale: float |
     for start in scales[np.argsort(values)[:5]]:
         try:
             settled = _self_consistent_scale(theta_small, theta_large, float(start), iterations=10)
+        except DegenerateScaleError:
+            return 0.0
         except RuntimeError:
             continue
         best = min(best, _matching(theta_small, theta_large, settled)[1])
