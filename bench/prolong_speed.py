@@ -488,6 +488,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--large-reference", action="store_true", help="also run the reference at n = 16384 (2 GB matrices)")
     parser.add_argument("--device", default="auto", help="torch device of --large (auto, cpu, cuda)")
     parser.add_argument("--large-s", type=float, default=1.0, help="locality weight s of the --large problems (default 1)")
+    parser.add_argument("--large-sides", type=int, nargs="+", default=list(LARGE_SIDES),
+                        help="half sides m of the --large grids m x m -> 2m x 2m (default: %(default)s)")
     parser.add_argument("--init", choices=["box-matching", "exact-locality"], default="box-matching",
                         help="start of the torch trust regions in --large (the reference always starts from box-matching; "
                              "the seconds of building the start are counted)")
@@ -515,7 +517,7 @@ def main(argv=None) -> None:
         return
     if args.large:
         begin = time.perf_counter()
-        rows = [bench_large(m, args) for m in LARGE_SIDES]
+        rows = [bench_large(m, args) for m in args.large_sides]
         text = f"## Large grids, s = {args.large_s:g}: reference (CG, autograd) vs torch trust regions\n\n{large_table(rows)}\n"
         print("\n" + text + f"\nTotal {time.perf_counter() - begin:.0f} s")
         args.out.mkdir(parents=True, exist_ok=True)
