@@ -428,7 +428,7 @@ _RECIPE_CHILD = """
 import json, resource, sys, time
 import numpy as np
 side, version = int(sys.argv[1]), sys.argv[2]
-from graphprolong.recipes import generators, get_recipe, spectra
+from graphprolong.recipes import generators, get_recipe, grid_spectrum, spectra
 begin = time.perf_counter()
 if version == "3":
     P = get_recipe("grid-interpolation").prolongation((side, side), factored=True)
@@ -440,7 +440,7 @@ else:  # version 1: the Kronecker reference made dense, moved by the dense neare
         spectra._path_interpolation_1d(n, N, generators._factor_beta(beta, small, large, axis))
         for axis, (n, N) in enumerate(zip(small, large))
     ).dense()
-    P = spectra._nearest_exact_minimiser(*(spectra._grid_distance_spectrum(s, False) for s in (small, large)), beta, reference)
+    P = spectra._nearest_exact_minimiser(*(grid_spectrum._grid_distance_spectrum(s, False) for s in (small, large)), beta, reference)
     size, rank = P.nbytes, None
 seconds = time.perf_counter() - begin
 print(json.dumps({"side": side, "version": version, "seconds": seconds, "map_bytes": size, "rank": rank,

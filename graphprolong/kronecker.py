@@ -291,7 +291,7 @@ class KroneckerStructuredLowRankMap(_CorrectedKroneckerMap):
     horizontal stacks of Kronecker maps, ``K_L = [L_1, ..., L_p]`` (``N`` rows, the rows of ``R``) and
     ``K_R = [M_1, ..., M_q]`` (``n`` rows, the columns of ``R``), around a small dense core ``G``.
 
-    The compact form of the ``grid-interpolation`` recipe (version 3): the
+    The compact form of the ``grid-interpolation`` recipe (versions 3 and 4): the
     correction lives in subspaces spanned by Kronecker products of per-axis
     matrices and a few per-axis vectors (the axis-marginal indicators and their
     images under ``R``, ``R^T``, ``R R^T``), so at 128² -> 256² it is about 8 MB

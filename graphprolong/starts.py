@@ -86,14 +86,14 @@ def _exact_locality_start(problem: ProlongationProblem, matcher: str) -> np.ndar
     of ``T``.
     """
     # graphprolong.recipes imports the solver, which imports this module: import the construction here.
-    from .recipes import spectra
+    from .recipes import grid_spectrum, spectra
     from .recipes.compact import _compact_nearest_minimiser
 
     small, large = problem.small, problem.large
     structured = (isinstance(small, StructuredMatrices) and isinstance(large, StructuredMatrices)
                   and len(small.sizes) == len(large.sizes) and small.periodic == large.periodic)
     if structured:
-        spectrum_small, spectrum_large = (spectra._grid_distance_spectrum(tuple(m.sizes), m.periodic) for m in (small, large))
+        spectrum_small, spectrum_large = (grid_spectrum._grid_distance_spectrum(tuple(m.sizes), m.periodic) for m in (small, large))
         reference = box_matching(small.factor_eigenvalues, large.factor_eigenvalues, method=matcher, factored=True)
     else:
         spectrum_small, spectrum_large = (spectra._dense_spectrum(np.asarray(m.distances_dense, dtype=float)) for m in (small, large))

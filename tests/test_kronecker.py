@@ -200,7 +200,7 @@ def test_chains_written_before_factored_maps_still_load(tmp_path):
 def test_low_rank_grid_interpolation_equals_the_dense_construction(shape):
     """Version 3 (R + U_L G U_R^T, all in Kronecker coordinates) against version 1 (the polar factor by a
     dense SVD) and version 2 (R + X Y^T with N-row X), 1e-12."""
-    from graphprolong.recipes import generators, spectra
+    from graphprolong.recipes import generators, grid_spectrum, spectra
 
     large_shape = tuple(2 * side for side in shape)
     beta = generators._beta_from_ratio(shape, large_shape, generators.GRID_BETA_RATIO)
@@ -208,7 +208,7 @@ def test_low_rank_grid_interpolation_equals_the_dense_construction(shape):
         spectra._path_interpolation_1d(n, N, generators._factor_beta(beta, shape, large_shape, axis))
         for axis, (n, N) in enumerate(zip(shape, large_shape))
     ]))
-    small, large = (spectra._grid_distance_spectrum(s, False) for s in (shape, large_shape))
+    small, large = (grid_spectrum._grid_distance_spectrum(s, False) for s in (shape, large_shape))
     version_1 = spectra._nearest_exact_minimiser(small, large, beta, reference)
     dense_spectra = [spectra._Spectrum(s.values, s.dense_vectors(), s.n) for s in (small, large)]
     X, Y = spectra._low_rank_nearest_minimiser(*dense_spectra, beta, reference)
@@ -230,10 +230,10 @@ def test_low_rank_grid_interpolation_equals_the_dense_construction(shape):
 @pytest.mark.parametrize("beta", [0.05, 0.25, 1.0, 3.0])
 def test_zero_block_matching_is_the_full_dynamic_programme(periodic, shape, beta):
     from graphprolong.matching import _lexicographic_first, matching_cost_matrix
-    from graphprolong.recipes import spectra
+    from graphprolong.recipes import grid_spectrum, spectra
 
-    small = spectra._grid_distance_spectrum(shape, periodic).full()[0] / beta
-    large = spectra._grid_distance_spectrum(tuple(2 * side for side in shape), periodic).full()[0]
+    small = grid_spectrum._grid_distance_spectrum(shape, periodic).full()[0] / beta
+    large = grid_spectrum._grid_distance_spectrum(tuple(2 * side for side in shape), periodic).full()[0]
     full, _ = _lexicographic_first(matching_cost_matrix(small, large), 0.0)
     fast = spectra._zero_block_matching(small, large)
     assert fast is not None
@@ -244,7 +244,7 @@ def test_zero_block_matching_is_the_full_dynamic_programme(periodic, shape, beta
 def test_low_rank_map_round_trips_through_the_cache_and_export(tmp_path, suffix):
     small, large = structured_matrices("grid", (4, 4)), structured_matrices("grid", (8, 8))
     P, entry = get_prolongation(small, large, s=1.0, cache_dir=tmp_path, factored=True, return_metadata=True)
-    assert entry["form"] == "kronecker+structured-low-rank" and entry["recipe"]["version"] == "3"
+    assert entry["form"] == "kronecker+structured-low-rank" and entry["recipe"]["version"] == "4"
     again = get_prolongation(grid_graph((4, 4)), grid_graph((8, 8)), s=1.0, cache_dir=tmp_path, factored=True)
     assert isinstance(again, KroneckerStructuredLowRankMap)
     np.testing.assert_array_equal(again.dense(), P.dense())

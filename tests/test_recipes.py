@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from graphprolong import ProlongationProblem, compose_box, cycle_graph, grid_graph, path_graph
 from graphprolong.lineages import LINEAGE_KINDS
-from graphprolong.recipes import verify
+from graphprolong.recipes import grid_spectrum, verify
 from graphprolong.recipes import (
     RECIPE_VERSION,
     RECIPES,
@@ -106,7 +106,7 @@ def test_registry_entries_are_consistent_plain_data():
     for name, recipe in RECIPES.items():
         assert recipe.name == name
         assert recipe.lineage in LINEAGE_KINDS
-        assert recipe.version == ("3" if name == "grid-interpolation" else RECIPE_VERSION)
+        assert recipe.version == ("4" if name == "grid-interpolation" else RECIPE_VERSION)
         assert recipe.s in (0.0, 1.0)
         assert json.loads(json.dumps(recipe.to_dict()))["name"] == name
 
@@ -198,7 +198,7 @@ def test_a_scale_with_every_eigenvalue_matched_to_zero_is_a_clear_error():
     with pytest.raises(ValueError, match=r"\(sum small\^2 = 2\) is matched to 0 at beta = 1$"):
         spectra._settle_scale(2.0, lambda beta: np.zeros(3), 1.0)
     # Grids (the exact-locality start's case): the iteration itself moves beta to where every match is a zero.
-    small, large = (spectra._grid_distance_spectrum(shape, False).full()[0] for shape in ((3, 4), (6, 8)))
+    small, large = (grid_spectrum._grid_distance_spectrum(shape, False).full()[0] for shape in ((3, 4), (6, 8)))
     with pytest.raises(spectra.DegenerateScaleError, match=r"matched to 0 at beta = 9\.46"):
         spectra._self_consistent_scale(small, large, 0.25)
     # ... where the locality term's infimum over the scale is 0 (the all-zeros matching costs sum small^2 / c).

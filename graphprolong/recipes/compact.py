@@ -1,4 +1,4 @@
-"""The ``grid-interpolation`` map in compact form (version 3): ``P = R + U_L G U_R^T``.
+"""The ``grid-interpolation`` map in compact form (versions 3 and 4): ``P = R + U_L G U_R^T``.
 
 ``R`` is the Kronecker product of 1-D path-interpolation maps; the move to the
 nearest exact minimiser (:func:`~graphprolong.recipes.spectra._low_rank_nearest_minimiser`)
@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..kronecker import KroneckerMap, KroneckerStructuredLowRankMap, stack_gram
-from .spectra import _kronecker_subspace_basis, _low_rank_nearest_minimiser, _Spectrum
+from .grid_spectrum import _kronecker_subspace_basis
+from .spectra import _low_rank_nearest_minimiser, _Spectrum
 
 
 def _compact_nearest_minimiser(small: _Spectrum, large: _Spectrum, beta: float, reference: KroneckerMap) -> KroneckerStructuredLowRankMap:

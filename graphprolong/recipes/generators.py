@@ -20,11 +20,11 @@ from ..lineages import lineage_kind
 from ..problem import ProlongationProblem
 from ..spectral import spectral_prolongation
 from .compact import _compact_nearest_minimiser
+from .grid_spectrum import _grid_distance_spectrum
 from .spectra import (
     _cover_1d,
     _cycle_interpolation_1d,
     _fold_1d,
-    _grid_distance_spectrum,
     _path_interpolation_1d,
     _piecewise_constant_1d,
 )

@@ -30,7 +30,7 @@ from .generators import (
 __all__ = ["RECIPES", "RECIPE_VERSION", "Recipe", "get_recipe", "recipe_prolongation", "recipe_shapes"]
 
 #: Version of the recipe formulas; part of a cache key.  A recipe whose P changes gets its own
-#: bumped :attr:`Recipe.version` (grid-interpolation: "3", see :data:`RECIPES`).
+#: bumped :attr:`Recipe.version` (grid-interpolation: "4", see :data:`RECIPES`).
 RECIPE_VERSION = "1"
 
 
@@ -200,9 +200,11 @@ RECIPES: dict[str, Recipe] = _registry(
         # equal to version 1 to ~1e-15 (max abs entry), but not bit for bit.  Version 3: the same
         # correction computed and kept in orthonormal Kronecker bases (R + U_L G U_R^T: 8 MB and 1 s at
         # 128² -> 256², against 837 MB and 23 s), and the grid distance spectra from a Kronecker basis of
-        # the indicator span; equal to version 2 to ~1e-15 up to 16² -> 32² but ~1e-10 beyond (the
-        # eigenvectors of eigenvalues ~1e-9 apart move with the rounding), and stored in another form.
-        Recipe("grid-interpolation", _grid_interpolation, "grid", _GRID_RULE, 1.0, "3",
+        # the indicator span; equal to version 2 to ~1e-15 up to 16² -> 32² but ~1e-10 beyond, and stored
+        # in another form.  Version 4: those spectra's eigenvectors refined on the exact integer pencil
+        # (recipes.refine): version 3 mixed eigenvalues 1.4e-8 apart by 2e-10; version 4 equals version 1
+        # (dense eigh of T) to 2e-14 at 32² -> 64², its spectra a 40-digit reference to 2e-15 up to 64x64.
+        Recipe("grid-interpolation", _grid_interpolation, "grid", _GRID_RULE, 1.0, "4",
                "Global minimiser at s = 1, beta = n_small / (2 n_large), nearest to the Kronecker product of "
                "path-interpolation maps.", beta_ratio=GRID_BETA_RATIO, min_size=2, factored_form=True),
         Recipe("grid-periodic-interpolation", _grid_periodic_interpolation, "grid:periodic", _GRID_RULE, 1.0,

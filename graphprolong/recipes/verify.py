@@ -15,7 +15,8 @@ from ..geometry import qr_orthonormal, stiefel_project
 from ..problem import ProlongationProblem
 from ..solver import solve
 from .registry import Recipe, get_recipe
-from .spectra import DegenerateScaleError, _cycle_symbol, _distances_1d, _grid_distance_spectrum, _matching, _self_consistent_scale
+from .grid_spectrum import _grid_distance_spectrum
+from .spectra import DegenerateScaleError, _cycle_symbol, _distances_1d, _matching, _self_consistent_scale
 
 __all__ = [
     "SECOND_ORDER_TOLERANCES",
