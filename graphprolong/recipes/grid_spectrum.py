@@ -1,27 +1,32 @@
 """The spectrum of a grid's distance matrix without the grid: a small eigenproblem on the indicator span.
 
 :func:`_grid_distance_spectrum` (used by the ``grid-interpolation`` recipe,
-the ``exact-locality`` start and the verification bounds) is computed from the
+the ``exact-locality`` start and the verification bounds) solves the
 projection of ``T`` on an orthonormal basis, whose entries are rounded before
-the eigensolver sees them.  Eigenvalues ``λ_i``, ``λ_j``
-that are close (relative gap 1.4e-8 at 32x32) let that rounding mix their
-eigenvectors by ``eps ||T|| / |λ_i - λ_j|`` (2e-10 there, against 1e-14 for a
-dense ``eigh`` of ``T``).  The same problem on the axis indicators ``B``
-(``B^T T B`` and ``B^T B`` are integer matrices, exact in float64) gives the
-exact pencil ``(H, M)``; with the computed eigenvectors ``C`` (``M``-orthonormal
-to rounding), ``C^T H C`` and ``C^T M C`` are diagonal but for rounding, and
-the first-order correction ``C <- C (I + X)``,
+the eigensolver sees them.  Eigenvalues ``λ_i``, ``λ_j`` that are close
+(relative gap 1.4e-8 at 32x32) let that rounding mix their eigenvectors by
+``eps ||T|| / |λ_i - λ_j|`` (2e-10 there, against 1e-14 for a dense ``eigh``
+of ``T``).  The same problem on the axis indicators ``B`` (``B^T T B`` and
+``B^T B`` are integer matrices, exact in float64) is an exact pencil
+``(H, M)``; with the computed eigenvectors ``C`` (``M``-orthonormal to
+rounding), ``C^T H C`` and ``C^T M C`` are diagonal but for rounding, and the
+first-order correction ``C <- C (I + X)``,
 
-    ``X = skew(Y) - (C^T M C - I) / 2``,   ``Y_ij = (C^T H C - λ_j C^T M C)_ij / (λ_j - λ_i)`` (0 for ``λ_i = λ_j``),
+    ``X = skew(Y) - (C^T M C - I) / 2``,
+    ``Y_ij = (C^T H C - λ_j C^T M C)_ij / (λ_j - λ_i)`` (0 for ``λ_i = λ_j``),
 
 evaluated in ``numpy.longdouble`` (64-bit mantissa on x86), removes the mixing
-to ``eps_long ||T|| / gap`` (about 4e-12 at the smallest gap seen).  The
-symmetric part of the exact first-order correction is ``-(C^T M C - I)/2``
-(orthonormality), so it is taken as such rather than from the rounded ``Y``,
-and ``C^T M C = I`` holds to second order.  Within a class of equal
-eigenvalues (to the class tolerance) only the orthonormality is corrected: any
-basis of a class serves.  Where ``longdouble`` is plain double (some platforms) the
-correction is a harmless no-op to rounding.
+to ``eps_long ||T|| / gap``.  The symmetric part of the exact first-order
+correction is ``-(C^T M C - I)/2`` (orthonormality), so it is taken as such
+rather than from the rounded ``Y``, and ``C^T M C = I`` holds to second
+order.  Within a class of equal eigenvalues (to the class tolerance) only the
+orthonormality is corrected: any basis of a class serves.  Where
+``longdouble`` is plain double (some platforms) the correction changes
+nothing beyond rounding.
+
+Measured against a 40-digit eigendecomposition (mpmath) of the same pencil,
+the class projectors are off by 6e-17 (16x16), 1e-16 (32x32) and 1.7e-15
+(64x64), where a dense ``eigh`` of ``T`` is off by 1.3e-14 to 2.9e-14.
 """
 
 from __future__ import annotations

@@ -15,11 +15,6 @@ builds its transfer and restricts its weights without an ``N x n`` map.
 from __future__ import annotations
 
 import io
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,9 +30,9 @@ from msann.core.layers import along
 from msann.core.transfer import parameters_of, transfer_from_prolongation
 from msann.methods.msann import CoarseDataMsANN
 from msann.models.mlp import plain_autoencoder
+from tests.child_process import child_result
 
 F64 = torch.float64
-REPO = Path(__file__).resolve().parents[3]
 
 #: (fine, coarse) unit shapes: one axis halved, both, a 2-channel image (the Poisson inputs'), a path.
 SHAPES = [((8, 8), (8, 4)), ((8, 8), (4, 4)), ((2, 8, 8), (2, 8, 4)), ((16,), (8,))]
@@ -226,11 +221,7 @@ def _large_layer() -> dict:
 
 def test_a_layer_of_256x256_units_builds_and_restricts_without_an_n_by_n_map():
     # a 65536 x 16384 map is 4.3 GB in float32 (8.6 GB as graphprolong's float64); the factors are 128 KB
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    code = "import json; from tests.msann.core.test_factored import _large_layer; print(json.dumps(_large_layer()))"
-    child = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120)
-    assert child.returncode == 0, child.stderr
-    result = json.loads(child.stdout.strip().splitlines()[-1])
+    result = child_result("tests.msann.core.test_factored", "_large_layer", timeout=120)
     assert result["kinds"] == ["KroneckerOperator", "Tensor", "KroneckerOperator"]
     assert result["coarse"] == [32, 128 * 128] and result["fine"] == [64, 256 * 256]
     assert result["growth_gb"] < 1.5, result

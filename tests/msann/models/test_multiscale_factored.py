@@ -12,11 +12,6 @@ any 65536 x 16384 map.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -24,9 +19,9 @@ import torch
 from msann.coarsening.graph import layer_maps
 from msann.core.factored import KroneckerOperator
 from msann.methods.msann import MsANN, build_msann
+from tests.child_process import child_result
 
 F64 = torch.float64
-REPO = Path(__file__).resolve().parents[3]
 WIDTHS, SHAPE, LEVELS = [64, 16, 64], (8, 8), 2
 
 
@@ -123,11 +118,7 @@ def _large_network() -> dict:
 
 def test_a_network_on_256x256_images_takes_steps_without_an_n_by_n_map():
     # the dense composite of level 1 is 65536 x 32768 (8.6 GB in float32); its factors are 256 KB
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    code = "import json; from tests.msann.models.test_multiscale_factored import _large_network; print(json.dumps(_large_network()))"
-    child = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, timeout=180)
-    assert child.returncode == 0, child.stderr
-    result = json.loads(child.stdout.strip().splitlines()[-1])
+    result = child_result("tests.msann.models.test_multiscale_factored", "_large_network", timeout=180)
     assert result["kinds"] == ["KroneckerOperator", "Tensor", "KroneckerOperator"]
     assert result["factors"] == [[65536, 32768], [65536, 16384]]
     assert all(loss == loss and loss < 1.0 for loss in result["losses"]), result  # finite MSE of values in [0, 1]
