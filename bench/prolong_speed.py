@@ -59,7 +59,7 @@ counted).  The reference at n = 16384 needs 2 GB per
 dense matrix and is skipped unless ``--large-reference`` is given.
 
 Recipes (``--recipes``).  The grid-interpolation recipe at 32x32 -> 64x64,
-64x64 -> 128x128 and 128x128 -> 256x256 in factored form (version 3: Kronecker
+64x64 -> 128x128 and 128x128 -> 256x256 in factored form (version 4: Kronecker
 reference plus a low-rank correction kept in Kronecker bases, ``R + U_L G
 U_R^T``; version 2 kept ``R + X Y^T`` with dense ``X``, 837 MB at 128² ->
 256²), beside the dense version-1 construction (a dense SVD of the n_large x
@@ -420,7 +420,7 @@ def large_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-#: ``--recipes``: small sides of grid-interpolation runs (factored, version 3) and of the dense version-1 construction.
+#: ``--recipes``: small sides of grid-interpolation runs (factored, version 4) and of the dense version-1 construction.
 RECIPE_SIDES = (32, 64, 128)
 RECIPE_DENSE_SIDES = (32, 64)
 
@@ -430,7 +430,7 @@ import numpy as np
 side, version = int(sys.argv[1]), sys.argv[2]
 from graphprolong.recipes import generators, get_recipe, grid_spectrum, spectra
 begin = time.perf_counter()
-if version == "3":
+if version == "4":
     P = get_recipe("grid-interpolation").prolongation((side, side), factored=True)
     size, rank = P.nbytes, P.rank
 else:  # version 1: the Kronecker reference made dense, moved by the dense nearest-minimiser SVD
@@ -449,7 +449,7 @@ print(json.dumps({"side": side, "version": version, "seconds": seconds, "map_byt
 
 
 def bench_recipes() -> list[dict]:
-    """grid-interpolation at n x n -> 2n x 2n: version 3 (factored, no dense SVD) beside version 1 (dense SVD).
+    """grid-interpolation at n x n -> 2n x 2n: version 4 (factored, no dense SVD) beside version 1 (dense SVD).
 
     Each run is a fresh process (its peak resident memory is its own), on the
     thread settings of this one.
@@ -458,7 +458,7 @@ def bench_recipes() -> list[dict]:
 
     rows = []
     for side in RECIPE_SIDES:
-        for version in ("1", "3") if side in RECIPE_DENSE_SIDES else ("3",):
+        for version in ("1", "4") if side in RECIPE_DENSE_SIDES else ("4",):
             completed = subprocess.run([sys.executable, "-c", _RECIPE_CHILD, str(side), version], capture_output=True, text=True, check=True)
             rows.append(json.loads(completed.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
@@ -466,11 +466,11 @@ def bench_recipes() -> list[dict]:
 
 
 def recipes_table(rows: list[dict]) -> str:
-    lines = ["| small -> large | version | seconds | map (MB) | peak RSS (MB) | v1/v3 time |", "|---|---|---|---|---|---|"]
+    lines = ["| small -> large | version | seconds | map (MB) | peak RSS (MB) | v1/v4 time |", "|---|---|---|---|---|---|"]
     seconds = {(row["side"], row["version"]): row["seconds"] for row in rows}
     for row in rows:
         side = row["side"]
-        ratio = f"{seconds[(side, '1')] / seconds[(side, '3')]:.1f}x" if (side, "1") in seconds and row["version"] == "3" else ""
+        ratio = f"{seconds[(side, '1')] / seconds[(side, '4')]:.1f}x" if (side, "1") in seconds and row["version"] == "4" else ""
         lines.append(f"| {side}x{side} -> {2 * side}x{2 * side} | {row['version']} | {row['seconds']:.2f} | "
                      f"{row['map_bytes'] / 1e6:.1f} | {row['peak_rss_bytes'] / 1e6:.0f} | {ratio} |")
     return "\n".join(lines)
@@ -495,7 +495,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "the seconds of building the start are counted)")
     parser.add_argument("--preconditioner", choices=["none", "spectral"], default="none",
                         help="preconditioner of the trust regions' inner CG in --large (default: none)")
-    parser.add_argument("--recipes", action="store_true", help="grid-interpolation recipe: factored version 3 beside dense version 1")
+    parser.add_argument("--recipes", action="store_true", help="grid-interpolation recipe: factored version 4 beside dense version 1")
     args = parser.parse_args(argv)
     if args.quick:
         args.cases = args.cases or list(QUICK_CASES)
