@@ -37,7 +37,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..kronecker import KroneckerMap, stack_gram
-from .spectra import _CLASS_TOLERANCE, _distances_1d, _Spectrum
+from .spectra import _class_tolerance, _distances_1d, _Spectrum, _without_null_space
 
 __all__ = ["refine_eigenvectors"]  # and, for graphprolong itself, _grid_distance_spectrum
 
@@ -88,12 +88,10 @@ def _grid_distance_spectrum(shape: tuple[int, ...], periodic: bool) -> _Spectrum
         small = small + stack_gram(basis, [term @ member for member in basis])
         stiffness = stiffness + stack_gram(indicators, [term @ member for member in indicators])
     values, vectors = np.linalg.eigh(0.5 * (small + small.T))
-    gram = stack_gram(indicators, indicators)
-    tolerance = _CLASS_TOLERANCE * max(float(np.max(np.abs(values))), 1.0)
-    refined = refine_eigenvectors(values, np.linalg.solve(gram, stack_gram(indicators, basis) @ vectors), stiffness, gram,
-                                  tolerance=tolerance)
-    keep = np.abs(values) > _CLASS_TOLERANCE * np.max(np.abs(values))
-    return _Spectrum(values[keep], (stack_gram(basis, indicators) @ refined)[:, keep], math.prod(shape), basis)
+    gram, overlap = stack_gram(indicators, indicators), stack_gram(indicators, basis)  # B^T B, B^T Omega
+    refined = refine_eigenvectors(values, np.linalg.solve(gram, overlap @ vectors), stiffness, gram,
+                                  tolerance=_class_tolerance(values))
+    return _without_null_space(values, overlap.T @ refined, math.prod(shape), basis)
 
 
 def refine_eigenvectors(values: np.ndarray, vectors: np.ndarray, stiffness: np.ndarray, gram: np.ndarray,

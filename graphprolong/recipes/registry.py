@@ -202,7 +202,7 @@ RECIPES: dict[str, Recipe] = _registry(
         # 128² -> 256², against 837 MB and 23 s), and the grid distance spectra from a Kronecker basis of
         # the indicator span; equal to version 2 to ~1e-15 up to 16² -> 32² but ~1e-10 beyond, and stored
         # in another form.  Version 4: those spectra's eigenvectors refined on the exact integer pencil
-        # (recipes.refine): version 3 mixed eigenvalues 1.4e-8 apart by 2e-10; version 4 equals version 1
+        # (recipes.grid_spectrum): version 3 mixed eigenvalues 1.4e-8 apart by 2e-10; version 4 equals version 1
         # (dense eigh of T) to 2e-14 at 32² -> 64², its spectra a 40-digit reference to 2e-15 up to 64x64.
         Recipe("grid-interpolation", _grid_interpolation, "grid", _GRID_RULE, 1.0, "4",
                "Global minimiser at s = 1, beta = n_small / (2 n_large), nearest to the Kronecker product of "

@@ -169,11 +169,20 @@ class _Spectrum:
         return _Spectrum(self.values, stack_gram(basis, self.basis) @ self.vectors, self.n, tuple(basis))
 
 
-def _nonzero_spectrum(matrix: np.ndarray, n: int, basis: tuple[KroneckerMap, ...] = ()) -> _Spectrum:
-    """The eigenpairs of symmetric ``matrix`` (in ``basis``, if given) but those within the class tolerance of 0."""
-    values, vectors = np.linalg.eigh(matrix)
+def _class_tolerance(values: np.ndarray) -> float:
+    """How far apart eigenvalues of one class may be: the class tolerance relative to ``max(|values|, 1)``."""
+    return _CLASS_TOLERANCE * max(float(np.max(np.abs(values))), 1.0)
+
+
+def _without_null_space(values: np.ndarray, vectors: np.ndarray, n: int, basis: tuple[KroneckerMap, ...] = ()) -> _Spectrum:
+    """The eigenpairs but those within the class tolerance (relative to the largest ``|value|``) of 0."""
     keep = np.abs(values) > _CLASS_TOLERANCE * np.max(np.abs(values))
     return _Spectrum(values[keep], vectors[:, keep], n, basis)
+
+
+def _nonzero_spectrum(matrix: np.ndarray, n: int, basis: tuple[KroneckerMap, ...] = ()) -> _Spectrum:
+    """The eigenpairs of symmetric ``matrix`` (in ``basis``, if given) but those within the class tolerance of 0."""
+    return _without_null_space(*np.linalg.eigh(matrix), n, basis)
 
 
 def _dense_spectrum(matrix: np.ndarray) -> _Spectrum:
@@ -182,8 +191,7 @@ def _dense_spectrum(matrix: np.ndarray) -> _Spectrum:
 
 def _classes(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Class index of each sorted eigenvalue: the null space is class -1, equal nonzero values share one."""
-    tolerance = _CLASS_TOLERANCE * max(float(np.max(np.abs(values))), 1.0)
-    classes = np.cumsum(np.concatenate([[0], np.diff(values) > tolerance]))
+    classes = np.cumsum(np.concatenate([[0], np.diff(values) > _class_tolerance(values)]))
     return np.where(labels < 0, -1, classes)
 
 
